@@ -1,0 +1,347 @@
+"""``OpenAIJudge``: a judge behind one or several OpenAI-compatible chat endpoints.
+
+Requests are rendered with ``hrlaif.judges.templates`` (rationale first, verdict last), sent
+asynchronously with httpx under a bound on requests in flight (``concurrency``) and a
+requests-per-minute limit (``rpm``), spread over ``base_urls`` (least-loaded first, round-robin
+among equals). Each call has a timeout (``timeout_s``); 429, 5xx, timeouts, broken transfers,
+garbage bodies and unparseable verdicts are retried up to ``max_retries`` times with
+exponential backoff and jitter,
+
+    delay_k = min(backoff_max_s, backoff_base_s · 2^k) · U(0.5, 1.5),
+
+except that a ``Retry-After`` header (seconds or an HTTP date) sets the delay. Each retried
+failure's reason is recorded in ``JudgeResult.retried``; a call that fails for good comes back
+as an abstain with ``error`` set: never as a label. 4xx errors other than 408/409/429 are not
+retried (the request itself is wrong).
+
+Soft labels: when the endpoint returns token logprobs (``logprobs``), the preference is
+P(A) / (P(A) + P(B)) read from the ``top_logprobs`` at the verdict token (yes/no for
+satisfaction); otherwise the hard verdict (1, 0 or ½). Tokens are summed over every attempt
+that reported usage, and cost = prompt_tokens/1000 · price_prompt_per_1k +
+completion_tokens/1000 · price_completion_per_1k.
+
+The API key is read from the environment variable named by ``api_key_env`` when the judge is
+built and only ever placed in the Authorization header: never in logs, results, the judge
+identity or saved configs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import math
+import os
+import random
+import threading
+import time
+from typing import Any
+from urllib.parse import urlparse
+
+from hrlaif.errors import ConfigError, JudgeError, JudgeParseError
+from hrlaif.judges.base import JudgeRequest, JudgeResult, OnResult
+from hrlaif.judges.config import JudgeConfig
+from hrlaif.judges.templates import TEMPLATE_VERSION, parse, render
+
+log = logging.getLogger(__name__)
+
+_RETRY_STATUS = {408, 409, 429}
+
+
+def backoff_delay(attempt: int, base_s: float, max_s: float, rng: random.Random,
+                  retry_after: float | None = None) -> float:
+    """Delay before retry ``attempt`` (0-based): ``min(max_s, base_s·2^attempt)·U(0.5, 1.5)``;
+    a server's Retry-After wins when given."""
+    if retry_after is not None:
+        return max(0.0, retry_after)
+    return min(max_s, base_s * (2 ** attempt)) * (0.5 + rng.random())
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date; None if absent/invalid."""
+    if not value:
+        return None
+    v = value.strip()
+    try:
+        return max(0.0, float(v))
+    except ValueError:
+        pass
+    try:
+        dt = email.utils.parsedate_to_datetime(v)
+    except (TypeError, ValueError):
+        return None
+    if dt is None:
+        return None
+    return max(0.0, dt.timestamp() - (time.time() if now is None else now))
+
+
+def soft_from_logprobs(content: list[dict] | None, winner: str, pos: tuple[str, ...], neg: tuple[str, ...]
+                       ) -> float | None:
+    """Soft label from OpenAI-style token logprobs: find the last generated token equal to
+    ``winner`` (case-insensitively for yes/no) and return Σ P(pos) / (Σ P(pos) + Σ P(neg)) over its
+    ``top_logprobs`` (tokens compared after stripping whitespace). None when not available."""
+    if not content:
+        return None
+    norm = (lambda s: s.strip().lower()) if pos[0].islower() else (lambda s: s.strip())
+    for entry in reversed(content):
+        if not isinstance(entry, dict) or norm(str(entry.get("token", ""))) != winner:
+            continue
+        top = entry.get("top_logprobs") or [{"token": entry.get("token"), "logprob": entry.get("logprob")}]
+        p_pos = p_neg = 0.0
+        for t in top:
+            try:
+                tok, lp = norm(str(t["token"])), float(t["logprob"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            if tok in pos:
+                p_pos += math.exp(lp)
+            elif tok in neg:
+                p_neg += math.exp(lp)
+        if p_pos + p_neg <= 0:
+            return None
+        return p_pos / (p_pos + p_neg)
+    return None
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None, raw: str = ""):
+        super().__init__(reason)
+        self.reason, self.retry_after, self.raw = reason, retry_after, raw
+
+
+class _Fatal(Exception):
+    pass
+
+
+class _RateLimiter:
+    """Even spacing of request starts: at most ``rpm`` per minute (0 = unlimited)."""
+
+    def __init__(self, rpm: float):
+        self.interval = 60.0 / rpm if rpm > 0 else 0.0
+        self._next = 0.0
+        self._lock: asyncio.Lock | None = None
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+class OpenAIJudge:
+    """Judge behind OpenAI-compatible ``/chat/completions`` endpoints. Implements ``Judge``."""
+
+    def __init__(self, cfg: JudgeConfig):
+        if not cfg.base_urls:
+            raise ConfigError("judge.base_urls is empty: give at least one OpenAI-compatible base URL "
+                              "(e.g. --judge.base_urls http://127.0.0.1:8000/v1)")
+        for u in cfg.base_urls:
+            p = urlparse(u)
+            if p.scheme not in ("http", "https") or not p.netloc:
+                raise ConfigError(f"judge.base_urls: not an http(s) URL: {u!r}")
+        if cfg.concurrency < 1:
+            raise ConfigError(f"judge.concurrency must be >= 1, got {cfg.concurrency}")
+        if cfg.max_retries < 0 or cfg.timeout_s <= 0:
+            raise ConfigError("judge.max_retries must be >= 0 and judge.timeout_s > 0")
+        self.cfg = cfg
+        self.base_urls = [u.rstrip("/") for u in cfg.base_urls]
+        self.identity = f"openai:{cfg.model}{'+ref' if cfg.show_reference else ''}#{TEMPLATE_VERSION}"
+        key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
+        if not key:
+            log.info("no API key in $%s; sending requests without an Authorization header", cfg.api_key_env)
+        self.__key = key  # only ever used for the Authorization header
+        self._rng = random.Random(cfg.seed)
+        self._use_logprobs = cfg.logprobs
+        self._load = {u: 0 for u in self.base_urls}
+        self._rr = 0
+        self.calls_per_url = {u: 0 for u in self.base_urls}
+
+    def __repr__(self) -> str:
+        return f"OpenAIJudge({self.identity!r}, base_urls={self.base_urls!r})"
+
+    # ------------------------------------------------------------------ Judge protocol
+    def judge_many(self, requests: list[JudgeRequest], *, on_result: OnResult | None = None) -> list[JudgeResult]:
+        """Judge all requests concurrently; ``on_result(i, result)`` runs as each finishes.
+        Results come back in input order. Safe to call from a thread with or without a running loop."""
+        if not requests:
+            return []
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.ajudge_many(requests, on_result=on_result))
+        box: dict[str, Any] = {}
+
+        def runner() -> None:  # a loop is running in this thread: use a private one in another thread
+            try:
+                box["out"] = asyncio.run(self.ajudge_many(requests, on_result=on_result))
+            except BaseException as e:  # re-raised in the caller's thread
+                box["err"] = e
+
+        t = threading.Thread(target=runner, name="openai-judge")
+        t.start()
+        t.join()
+        if "err" in box:
+            raise box["err"]
+        return box["out"]
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "OpenAIJudge":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ async core
+    async def ajudge_many(self, requests: list[JudgeRequest], *, on_result: OnResult | None = None
+                          ) -> list[JudgeResult]:
+        import httpx
+
+        sem = asyncio.Semaphore(self.cfg.concurrency)
+        limiter = _RateLimiter(self.cfg.rpm)
+        results: list[JudgeResult | None] = [None] * len(requests)
+        limits = httpx.Limits(max_connections=self.cfg.concurrency * len(self.base_urls) + 4,
+                              max_keepalive_connections=self.cfg.concurrency * len(self.base_urls))
+        async with httpx.AsyncClient(limits=limits, timeout=self.cfg.timeout_s) as client:
+            async def one(i: int, req: JudgeRequest) -> None:
+                async with sem:
+                    res = await self._judge_one(client, limiter, req)
+                results[i] = res
+                if on_result is not None:
+                    on_result(i, res)
+
+            await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
+        return [r for r in results if r is not None]
+
+    def _pick_url(self) -> str:
+        low = min(self._load.values())
+        cands = [u for u in self.base_urls if self._load[u] == low]
+        self._rr += 1
+        return cands[self._rr % len(cands)]
+
+    def _headers(self) -> dict[str, str]:
+        h = {"Content-Type": "application/json"}
+        if self.__key:
+            h["Authorization"] = f"Bearer {self.__key}"
+        return h
+
+    def _body(self, req: JudgeRequest) -> dict[str, Any]:
+        c = self.cfg
+        body: dict[str, Any] = {"model": c.model, "messages": render(req, show_reference=c.show_reference),
+                                "temperature": c.temperature, "max_tokens": c.max_tokens, "seed": c.seed}
+        if self._use_logprobs and req.task in ("pairwise", "satisfaction"):
+            body["logprobs"] = True
+            body["top_logprobs"] = 5
+        return body
+
+    async def _judge_one(self, client: Any, limiter: _RateLimiter, req: JudgeRequest) -> JudgeResult:
+        res = JudgeResult(judge=self.identity, task=req.task, attempts=0)
+        t0 = time.perf_counter()
+        last = ""
+        for attempt in range(self.cfg.max_retries + 1):
+            res.attempts = attempt + 1
+            await limiter.wait()
+            try:
+                await self._attempt(client, req, res)
+                res.latency_s = time.perf_counter() - t0
+                return res
+            except _Retryable as e:
+                last = e.reason
+                if e.raw:
+                    res.raw = e.raw
+                if attempt == self.cfg.max_retries:
+                    break
+                res.retried.append(e.reason)
+                delay = backoff_delay(attempt, self.cfg.backoff_base_s, self.cfg.backoff_max_s, self._rng,
+                                      e.retry_after)
+                log.debug("judge call failed (%s); retry %d in %.2fs", e.reason, attempt + 1, delay)
+                await asyncio.sleep(delay)
+            except _Fatal as e:
+                last = str(e)
+                break
+        res.latency_s = time.perf_counter() - t0
+        res.abstain = True
+        res.error = f"failed after {res.attempts} attempt(s): {last}"
+        res.abstain_reason = f"judge call failed: {last}"
+        res.preference = res.harmful = res.text = res.harm_category = res.severity = None
+        log.warning("judge call failed for good after %d attempt(s): %s", res.attempts, last)
+        return res
+
+    async def _attempt(self, client: Any, req: JudgeRequest, res: JudgeResult) -> None:
+        import httpx
+
+        url = self._pick_url()
+        self._load[url] += 1
+        self.calls_per_url[url] += 1
+        body = self._body(req)
+        try:
+            resp = await asyncio.wait_for(
+                client.post(f"{url}/chat/completions", json=body, headers=self._headers()), self.cfg.timeout_s)
+        except (asyncio.TimeoutError, httpx.TimeoutException):
+            raise _Retryable(f"timeout after {self.cfg.timeout_s:g}s ({url})") from None
+        except httpx.TransportError as e:
+            raise _Retryable(f"transport error ({type(e).__name__}) from {url}") from None
+        finally:
+            self._load[url] -= 1
+        status = resp.status_code
+        if status == 400 and body.get("logprobs") and self._use_logprobs:
+            self._use_logprobs = False  # some servers reject logprobs: fall back to hard labels
+            raise _Retryable("HTTP 400 with logprobs requested; retrying without logprobs", retry_after=0.0)
+        if status in _RETRY_STATUS or status >= 500:
+            ra = parse_retry_after(resp.headers.get("retry-after"))
+            raise _Retryable(f"HTTP {status}" + (f" (Retry-After {ra:g}s)" if ra is not None else ""), ra)
+        if status >= 400:
+            raise _Fatal(f"HTTP {status}: {resp.text[:200]!r}")
+        try:
+            data = resp.json()
+            choice = data["choices"][0]
+            text = choice["message"]["content"]
+            if not isinstance(text, str):
+                raise TypeError("content is not a string")
+        except (ValueError, KeyError, IndexError, TypeError) as e:
+            raise _Retryable(f"garbage body ({type(e).__name__}): {resp.text[:80]!r}") from None
+        usage = data.get("usage") or {}
+        res.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+        res.completion_tokens += int(usage.get("completion_tokens") or 0)
+        c = self.cfg
+        res.cost_usd = (res.prompt_tokens / 1000 * c.price_prompt_per_1k
+                        + res.completion_tokens / 1000 * c.price_completion_per_1k)
+        res.raw = text
+        try:
+            fields = parse(req.task, text)
+        except JudgeParseError as e:
+            raise _Retryable(f"unparseable verdict: {e}", raw=text) from None
+        for k, v in fields.items():
+            setattr(res, k, v)
+        lp = ((choice.get("logprobs") or {}).get("content")) if isinstance(choice.get("logprobs"), dict) else None
+        if lp and req.task == "pairwise" and res.preference in (0.0, 1.0):
+            soft = soft_from_logprobs(lp, "A" if res.preference == 1.0 else "B", ("A",), ("B",))
+            if soft is not None:
+                res.preference = soft
+        elif lp and req.task == "satisfaction":
+            soft = soft_from_logprobs(lp, "yes" if res.preference == 1.0 else "no", ("yes",), ("no",))
+            if soft is not None:
+                res.preference = soft
+
+
+def check_endpoint(cfg: JudgeConfig) -> dict[str, Any]:
+    """GET ``/models`` on every base URL (a quick reachability check for the CLI); raises JudgeError."""
+    import httpx
+
+    out = {}
+    key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    for u in cfg.base_urls:
+        try:
+            r = httpx.get(f"{u.rstrip('/')}/models", headers=headers, timeout=min(10.0, cfg.timeout_s))
+            out[u] = r.status_code
+        except httpx.HTTPError as e:
+            raise JudgeError(f"judge endpoint {u} unreachable: {type(e).__name__}") from None
+    return out
