@@ -86,6 +86,11 @@ def _parse_flag_value(raw: Any, tp: Any) -> Any:
         val = yaml.safe_load(raw)
     except yaml.YAMLError:
         return raw
+    if isinstance(val, str) and float in (tp, *typing.get_args(tp)):  # YAML 1.1 reads "1e-3" as a string
+        try:
+            val = float(raw)
+        except ValueError:
+            pass
     if typing.get_origin(tp) is list and not isinstance(val, list):
         val = [yaml.safe_load(x) if x.strip() else x for x in raw.split(",")]
     if val is None and raw.strip() not in ("null", "~", "none", "None", ""):
