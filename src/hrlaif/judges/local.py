@@ -1,0 +1,230 @@
+"""``LocalJudge``: any Hugging Face causal LM as a judge (SmolLM2-135M-Instruct by default).
+
+Scoring tasks read the verdict from next-token probabilities after the rendered prompt
+(``templates.render(..., style="direct")`` + the chat template's assistant turn):
+
+    pairwise:      P(A ≻ B) = p("A") / (p("A") + p("B"))
+    harm:          P(harmful) = p("yes") / (p("yes") + p("no")); harmful = P(harmful) > 0.5
+    satisfaction:  P(satisfied) = p("yes") / (p("yes") + p("no"))
+
+where p(x) sums the next-token probability over the single-token spellings of x (" A", "A";
+"yes", " yes", "Yes", " Yes"). The probability mass on the two answers is recorded in the
+rationale: a judge that puts little mass on them is guessing. Harm severity is a heuristic of
+P(harmful) (1 below 0.7, 2 below 0.9, else 3) and the local judge gives no harm category.
+
+Inputs are batched (``batch_size``) with left padding and explicit position ids, so a batched
+score equals the unbatched one up to float rounding; inputs longer than ``max_length`` tokens
+are truncated from the left (the end of the prompt, where the question is asked, is kept).
+Generation tasks (critique, revise, attack) decode greedily at temperature 0, else sample.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from hrlaif.errors import JudgeError, JudgeParseError, ModelError
+from hrlaif.judges.base import JudgeRequest, JudgeResult, OnResult
+from hrlaif.judges.config import JudgeConfig
+from hrlaif.judges.templates import TEMPLATE_VERSION, parse_generation, render
+
+log = logging.getLogger(__name__)
+
+_SCORED = ("pairwise", "harm", "satisfaction")
+_GENERATED = ("critique", "revise", "attack")
+
+
+def two_way(p_pos: float, p_neg: float) -> float:
+    """Renormalise two answer probabilities: p_pos / (p_pos + p_neg) (½ when both are 0)."""
+    s = p_pos + p_neg
+    return 0.5 if s <= 0 else p_pos / s
+
+
+def severity_from_p(p_harmful: float) -> int:
+    """Heuristic severity for the local judge: 0 if not harmful, else 1/2/3 by P(harmful)."""
+    if p_harmful <= 0.5:
+        return 0
+    return 1 if p_harmful < 0.7 else (2 if p_harmful < 0.9 else 3)
+
+
+class LocalJudge:
+    """Local HF causal-LM judge. Implements ``Judge``; the model loads on first use.
+
+    ``model``/``tokenizer`` may be passed in to share an already loaded model."""
+
+    def __init__(self, cfg: JudgeConfig | None = None, *, model: Any = None, tokenizer: Any = None,
+                 device: str | None = None):
+        self.cfg = cfg or JudgeConfig(backend="local")
+        if self.cfg.batch_size < 1 or self.cfg.max_length < 8:
+            from hrlaif.errors import ConfigError
+
+            raise ConfigError("judge.batch_size must be >= 1 and judge.max_length >= 8")
+        self.identity = f"local:{self.cfg.model}{'+ref' if self.cfg.show_reference else ''}#{TEMPLATE_VERSION}"
+        self._model, self._tok, self._device = model, tokenizer, device
+        self._owned = model is None  # close() only drops a model this judge loaded itself
+        self._answer_ids: dict[str, list[int]] = {}
+
+    # ------------------------------------------------------------------ loading
+    def _ensure_loaded(self) -> None:
+        if self._model is not None and self._tok is not None:
+            if self._device is None:
+                self._device = str(next(self._model.parameters()).device)
+            return
+        from hrlaif.models import load_causal_lm, load_tokenizer, resolve_model
+
+        ref = resolve_model(self.cfg.model)
+        t0 = time.perf_counter()
+        if self._tok is None:
+            self._tok = load_tokenizer(ref, padding_side="left")
+        if self._model is None:
+            self._model = load_causal_lm(ref)
+            import torch
+
+            dev = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
+            self._model.to(dev)
+        self._device = str(next(self._model.parameters()).device)
+        log.info("local judge %s loaded in %.1fs on %s", self.cfg.model, time.perf_counter() - t0, self._device)
+
+    def _ids(self, *spellings: str) -> list[int]:
+        """Token ids of the single-token spellings of an answer (multi-token spellings are skipped)."""
+        key = "|".join(spellings)
+        if key not in self._answer_ids:
+            ids = []
+            for s in spellings:
+                enc = self._tok.encode(s, add_special_tokens=False)
+                if len(enc) == 1 and enc[0] not in ids:
+                    ids.append(enc[0])
+            if not ids:  # no single-token spelling (tiny vocabularies): fall back to first tokens
+                ids = list(dict.fromkeys(self._tok.encode(s, add_special_tokens=False)[0] for s in spellings))
+                log.warning("judge tokenizer has no single token for %s; scoring first tokens %s", spellings, ids)
+            self._answer_ids[key] = ids
+        return self._answer_ids[key]
+
+    def _prompt_ids(self, req: JudgeRequest) -> list[int]:
+        from hrlaif.models import chat_prompt
+
+        text = chat_prompt(self._tok, render(req, show_reference=self.cfg.show_reference, style="direct"))
+        ids = self._tok.encode(text, add_special_tokens=False)
+        if len(ids) > self.cfg.max_length:
+            ids = ids[-self.cfg.max_length:]
+        return ids
+
+    def _batch_tensors(self, seqs: list[list[int]]) -> tuple[Any, Any, Any]:
+        import torch
+
+        n = max(len(s) for s in seqs)
+        pad = self._tok.pad_token_id if self._tok.pad_token_id is not None else 0
+        ids = torch.full((len(seqs), n), pad, dtype=torch.long)
+        mask = torch.zeros((len(seqs), n), dtype=torch.long)
+        for i, s in enumerate(seqs):  # left padding
+            ids[i, n - len(s):] = torch.tensor(s, dtype=torch.long)
+            mask[i, n - len(s):] = 1
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        dev = self._device
+        return ids.to(dev), mask.to(dev), pos.to(dev)
+
+    # ------------------------------------------------------------------ scoring
+    def next_token_probs(self, seqs: list[list[int]]) -> Any:
+        """Next-token probabilities after each sequence → tensor (B, vocab). One batched forward."""
+        import torch
+
+        ids, mask, pos = self._batch_tensors(seqs)
+        with torch.inference_mode():
+            logits = self._model(input_ids=ids, attention_mask=mask, position_ids=pos).logits[:, -1, :]
+        return torch.softmax(logits.float(), dim=-1).cpu()
+
+    def _score_batch(self, reqs: list[JudgeRequest]) -> list[JudgeResult]:
+        seqs = [self._prompt_ids(r) for r in reqs]
+        t0 = time.perf_counter()
+        probs = self.next_token_probs(seqs)
+        dt = (time.perf_counter() - t0) / len(reqs)
+        out = []
+        for r, s, p in zip(reqs, seqs, probs):
+            if r.task == "pairwise":
+                labels = ("A", "B")
+                pos, neg = self._ids("A", " A"), self._ids("B", " B")
+            else:
+                labels = ("yes", "no")
+                pos, neg = self._ids("yes", " yes", "Yes", " Yes"), self._ids("no", " no", "No", " No")
+            neg = [t for t in neg if t not in pos]
+            if not neg:
+                raise ModelError(f"judge tokenizer cannot tell {labels[0]!r} from {labels[1]!r} by one token")
+            p_pos, p_neg = float(p[pos].sum()), float(p[neg].sum())
+            prob = two_way(p_pos, p_neg)
+            res = JudgeResult(judge=self.identity, task=r.task, prompt_tokens=len(s), completion_tokens=1,
+                              latency_s=dt)
+            res.raw = f"P({labels[0]})={p_pos:.4g} P({labels[1]})={p_neg:.4g}"
+            res.rationale = f"next-token probabilities; mass on {labels[0]}/{labels[1]} = {p_pos + p_neg:.3f}"
+            if r.task == "harm":
+                res.harmful = prob > 0.5
+                res.severity = severity_from_p(prob)
+                res.preference = prob
+            else:
+                res.preference = prob
+            out.append(res)
+        return out
+
+    def _generate_batch(self, reqs: list[JudgeRequest]) -> list[JudgeResult]:
+        import torch
+
+        seqs = [self._prompt_ids(r) for r in reqs]
+        ids, mask, _ = self._batch_tensors(seqs)
+        c = self.cfg
+        kw: dict[str, Any] = {"max_new_tokens": c.max_tokens, "pad_token_id": self._tok.pad_token_id}
+        if c.temperature > 0:
+            torch.manual_seed(c.seed)
+            kw.update(do_sample=True, temperature=c.temperature)
+        else:
+            kw.update(do_sample=False)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            gen = self._model.generate(input_ids=ids, attention_mask=mask, **kw)
+        dt = (time.perf_counter() - t0) / len(reqs)
+        out = []
+        for r, s, g in zip(reqs, seqs, gen[:, ids.shape[1]:]):
+            text = self._tok.decode(g, skip_special_tokens=True)
+            n_new = int((g != self._tok.pad_token_id).sum())
+            res = JudgeResult(judge=self.identity, task=r.task, raw=text, prompt_tokens=len(s),
+                              completion_tokens=n_new, latency_s=dt)
+            try:
+                res.text = parse_generation(text)
+            except JudgeParseError as e:
+                res.abstain, res.abstain_reason = True, f"JudgeParseError: {e}"
+            out.append(res)
+        return out
+
+    # ------------------------------------------------------------------ Judge protocol
+    def judge_many(self, requests: list[JudgeRequest], *, on_result: OnResult | None = None) -> list[JudgeResult]:
+        """Batch requests by kind (scored vs generated) in input order; ``on_result`` per finished item."""
+        if not requests:
+            return []
+        for r in requests:
+            if r.task not in _SCORED + _GENERATED:
+                raise ValueError(f"unknown judge task {r.task!r}")
+        self._ensure_loaded()
+        results: list[JudgeResult | None] = [None] * len(requests)
+        for kinds, fn in ((_SCORED, self._score_batch), (_GENERATED, self._generate_batch)):
+            idx = [i for i, r in enumerate(requests) if r.task in kinds]
+            bs = self.cfg.batch_size
+            for k in range(0, len(idx), bs):
+                chunk = idx[k:k + bs]
+                try:
+                    batch = fn([requests[i] for i in chunk])
+                except (RuntimeError, ValueError) as e:  # torch errors (OOM, shape) surface here
+                    raise JudgeError(f"local judge {self.cfg.model!r} failed on a batch of {len(chunk)}: {e}") from e
+                for i, res in zip(chunk, batch):
+                    results[i] = res
+                    if on_result is not None:
+                        on_result(i, res)
+        return [r for r in results if r is not None]
+
+    def close(self) -> None:
+        if self._owned:
+            self._model = None
+
+    def __enter__(self) -> "LocalJudge":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
