@@ -392,18 +392,19 @@ def _item_eval(it: _Item, n: int, modes: list[str], rankings: dict[str, list[Ran
 
 
 def cli(cfg: LabelConfig) -> int:
-    from hrlaif.labeling.quality import report_rows
+    from hrlaif.labeling.quality import report_tables
     from hrlaif.ui import print_table
 
     res = label(cfg)
     n_pairs = sum(len(r.pairs()) for r in res.rankings)
-    print(f"labeled {len(res.rankings)} response sets ({cfg.mode}): {n_pairs} ordered pairs; judge calls: "
-          f"{res.calls_needed} needed, {res.calls_made} made, {res.calls_cached} from the store, "
-          f"{res.calls_failed} failed; {res.elapsed_s:.1f}s")
+    print(f"labeled {len(res.rankings)} response sets ({cfg.mode}): {n_pairs} ordered pairs; "
+          f"{res.calls_needed} judge calls needed ({res.calls_failed} failed); this run made {res.calls_made} and "
+          f"read {res.calls_cached} from the store{' (both modes)' if cfg.compare else ''}; {res.elapsed_s:.1f}s")
     if res.report is not None:
-        cols, rows = report_rows(res.report)
-        print_table(f"Label quality vs {'human labels' if cfg.human_labels else 'verifier truth'} "
-                    f"(judge {res.report['judge']})", cols, rows)
+        truth = "human labels + verifier truth" if cfg.human_labels else "verifier truth"
+        print(f"label quality: judge {res.report['judge']}, ground truth from {truth}")
+        for title, cols, rows in report_tables(res.report):
+            print_table(title, cols, rows)
     for role, p in res.paths.items():
         print(f"  {role}: {p}")
     if res.calls_failed:

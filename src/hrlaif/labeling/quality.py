@@ -179,25 +179,25 @@ def build_report(items: list[ItemEval], *, judge: str, modes: list[str], truth_f
             "truth_file": truth_file, "categories": categories, "all": _summarize(items, modes)}
 
 
-def report_rows(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    """Table rows for printing: one per category plus 'all'."""
+def report_tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
+    """Two printable tables, one row per category plus 'all': label accuracy and judge behaviour
+    beside the seed's Table 1, then calls/tokens/$ per 1,000 labels per mode."""
     modes = report["modes"]
-    cols = ["category", "prompts", "truth pairs"]
-    cols += [f"{m} acc %" for m in modes] + ["seed basic→hybrid %", "flip %", "P(longer)", "P(first)"]
-    cols += [f"{m} calls/1k" for m in modes] + [f"{m} tokens/1k" for m in modes] + [f"{m} $/1k" for m in modes]
 
     def pct(x: Any) -> Any:
         return None if x is None else round(100 * x, 2)
 
-    rows = []
+    rows_q, rows_c = [], []
     for name, s in [*report["categories"].items(), ("all", report["all"])]:
-        seed = s.get("seed_table1")
-        row = [name, s["n_prompts"], s["n_truth_pairs"]]
-        row += [pct(s["modes"][m]["accuracy"]) for m in modes]
-        row += [f"{seed['basic']:.2f}→{seed['hybrid']:.2f}" if seed else "",
-                pct(s["flip_rate"]), pct(s["p_prefer_longer"]), pct(s["p_prefer_first"])]
-        row += [round(s["modes"][m]["calls_per_1k"]) for m in modes]
-        row += [round(s["modes"][m]["tokens_per_1k"]) for m in modes]
-        row += [round(s["modes"][m]["cost_per_1k_usd"], 4) for m in modes]
-        rows.append(row)
-    return cols, rows
+        seed = s.get("seed_table1") or {}
+        rows_q.append([name, s["n_prompts"], s["n_truth_pairs"], *[pct(s["modes"][m]["accuracy"]) for m in modes],
+                       *[seed.get(m) for m in modes], pct(s["flip_rate"]), pct(s["p_prefer_longer"]),
+                       pct(s["p_prefer_first"])])
+        rows_c.append([name, *[x for m in modes for x in (round(s["modes"][m]["calls_per_1k"]),
+                                                          round(s["modes"][m]["tokens_per_1k"]),
+                                                          round(s["modes"][m]["cost_per_1k_usd"], 4))]])
+    cols_q = ["category", "prompts", "truth pairs", *[f"{m} acc %" for m in modes],
+              *[f"seed {m} %" for m in modes], "flip %", "P(longer) %", "P(first) %"]
+    cols_c = ["category", *[f"{m} {w}" for m in modes for w in ("calls/1k", "tokens/1k", "$/1k")]]
+    return [("label accuracy vs ground truth (seed: Li et al. 2024, Table 1)", cols_q, rows_q),
+            ("judge cost per 1,000 labels (a label = one ranked response set)", cols_c, rows_c)]
