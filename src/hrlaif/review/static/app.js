@@ -201,6 +201,7 @@ function init() {
     setStatus("");
     show(state.view);
   });
+  $("reviewer").addEventListener("keydown", (ev) => { if (ev.key === "Enter") $("reviewer").blur(); });
   for (const b of document.querySelectorAll(".tab")) b.addEventListener("click", () => show(b.dataset.view));
   for (const b of document.querySelectorAll("[data-choice]")) b.addEventListener("click", () => labelChoice(b.dataset.choice));
   for (const b of document.querySelectorAll("[data-sat]")) b.addEventListener("click", () => satChoice(b.dataset.sat));
