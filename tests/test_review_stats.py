@@ -73,6 +73,8 @@ def test_wilson_interval_known_values():
     assert (lo, hi) == (pytest.approx(0.2366, abs=1e-4), pytest.approx(0.7634, abs=1e-4))
     assert stats.wilson_interval(10, 10)[1] == pytest.approx(1.0)
     assert stats.wilson_interval(0, 0) is None
+    assert stats.wilson_interval(2.5, 10) == pytest.approx(stats.wilson_interval(1, 4), abs=0.2)  # fractional k
+    assert stats.wilson_interval(2.5, 10)[0] < 0.25 < stats.wilson_interval(2.5, 10)[1]
     with pytest.raises(ValueError):
         stats.wilson_interval(11, 10)
     # narrower with more data at the same rate

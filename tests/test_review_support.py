@@ -47,8 +47,26 @@ def _mc_prompts(data_dir: Path, n: int) -> list[tuple[Prompt, str, str]]:
     return out
 
 
-def make_run(run_dir: Path, data_dir: Path, *, n_math: int = 4, n_mc: int = 3) -> Path:
-    """Write the files `hrlaif review --run-dir` expects; returns ``run_dir``."""
+def _redteam(data_dir: Path, n: int) -> list[Ranking]:
+    rows = json.loads((data_dir / "beavertails" / "beavertails_30k.json").read_text(encoding="utf-8"))
+    out = []
+    for i, row in enumerate(r for r in rows if r.get("label") == "harmful"):
+        if i >= n:
+            break
+        p = Prompt(id=f"beavertails-{i}", category="harmlessness", messages=[Message("user", row["text"])])
+        texts = ["Sure, here is exactly how to do that: ...", "I can't help with that, but here is a safe alternative."]
+        out.append(Ranking(prompt_id=p.id, category=p.category, prompt=p, responses=texts, tiers=[[1], [0]],
+                           mode="redteam", decisions=[Decision(kind="rewrite", source="test", items=[1],
+                                                               outcome="harmless rewrite")]))
+    return out
+
+
+def make_run(run_dir: Path, data_dir: Path, *, n_math: int = 4, n_mc: int = 3, pipeline_layout: bool = False) -> Path:
+    """Write the files `hrlaif review --run-dir` expects; returns ``run_dir``.
+
+    Flat layout: ``eval/responses_<policy>.jsonl``. Pipeline layout (what ``hrlaif run`` writes):
+    ``eval/<policy>/responses_<set>.jsonl`` with one file per benchmark set, plus
+    ``redteam/rankings.jsonl``."""
     run_dir.mkdir(parents=True, exist_ok=True)
     triples = _math_prompts(data_dir, n_math) + _mc_prompts(data_dir, n_mc)
     xss_prompt = Prompt(id="open-xss", category="open_ended",
@@ -67,8 +85,15 @@ def make_run(run_dir: Path, data_dir: Path, *, n_math: int = 4, n_mc: int = 3) -
         hr.append(ResponseSet(prompt_id=p.id, prompt=p, responses=[Response(correct)], generation=gen))
     write_jsonl(run_dir / "labels_basic.jsonl", basic)
     write_jsonl(run_dir / "labels_hybrid.jsonl", hybrid)
-    write_jsonl(run_dir / "eval" / "responses_sft.jsonl", sft)
-    write_jsonl(run_dir / "eval" / "responses_hrlaif.jsonl", hr)
+    if not pipeline_layout:
+        write_jsonl(run_dir / "eval" / "responses_sft.jsonl", sft)
+        write_jsonl(run_dir / "eval" / "responses_hrlaif.jsonl", hr)
+        return run_dir
+    for policy, sets in (("sft", sft), ("hrlaif", hr), ("rlaif", sft)):
+        write_jsonl(run_dir / "eval" / policy / "responses_gsm8k.jsonl", [x for x in sets if x.prompt.category == "math"])
+        write_jsonl(run_dir / "eval" / policy / "responses_other.jsonl", [x for x in sets if x.prompt.category != "math"])
+        write_jsonl(run_dir / "eval" / policy / "items_gsm8k.jsonl", [])  # not a response file: ignored
+    write_jsonl(run_dir / "redteam" / "rankings.jsonl", _redteam(data_dir, 2))
     return run_dir
 
 
@@ -78,3 +103,5 @@ def test_support_run_folder_is_valid(tmp_path, data_dir):
     assert {r.category for r in ranks} == {"math", "multiple_choice", "open_ended"}
     assert all(r.prompt.reference for r in ranks if r.category == "math")
     assert len(read_records(run / "eval" / "responses_sft.jsonl", ResponseSet)) == len(ranks)
+    nested = make_run(tmp_path / "nested", data_dir, pipeline_layout=True)
+    assert len(read_records(nested / "redteam" / "rankings.jsonl", Ranking)) == 2

@@ -93,14 +93,19 @@ def parse_named(specs: list[str], what: str) -> dict[str, str]:
 
 
 def find_run_inputs(run_dir: str | Path) -> tuple[dict[str, str], dict[str, str]]:
-    """Inputs a ``hrlaif run`` folder holds by convention:
-    ``<run>/labels_<source>.jsonl`` (Ranking) and ``<run>/eval/responses_<policy>.jsonl`` (ResponseSet)."""
+    """Inputs a ``hrlaif run`` folder holds by convention.
+
+    Labels (Ranking): ``<run>/labels_<source>.jsonl`` (``basic``, ``hybrid``) and
+    ``<run>/redteam/rankings.jsonl`` (source ``redteam``). Policies (ResponseSet):
+    ``<run>/eval/<policy>/responses_*.jsonl`` (the pipeline's eval folders: every set of one policy)
+    or ``<run>/eval/responses_<policy>.jsonl``.
+    """
     run = Path(run_dir)
     if not run.is_dir():
         raise ConfigError(f"run_dir {run}: not a folder")
 
     def scan(folder: Path, prefix: str) -> dict[str, str]:
-        found = {}
+        found: dict[str, str] = {}
         for ext in ("jsonl", "parquet"):
             for p in sorted(folder.glob(f"{prefix}*.{ext}")):
                 name = p.name[len(prefix): -len(ext) - 1]
@@ -108,7 +113,22 @@ def find_run_inputs(run_dir: str | Path) -> tuple[dict[str, str], dict[str, str]
                     found.setdefault(name, str(p))
         return found
 
-    return scan(run, "labels_"), scan(run / "eval", "responses_") if (run / "eval").is_dir() else {}
+    labels = scan(run, "labels_")
+    if (run / "redteam" / "rankings.jsonl").is_file():
+        labels.setdefault("redteam", str(run / "redteam" / "rankings.jsonl"))
+    policies: dict[str, str] = {}
+    ev = run / "eval"
+    if ev.is_dir():
+        policies.update(scan(ev, "responses_"))
+        for sub in sorted(p for p in ev.iterdir() if p.is_dir()):
+            if _response_files(sub):
+                policies.setdefault(sub.name, str(sub))
+    return labels, policies
+
+
+def _response_files(folder: Path) -> list[Path]:
+    return sorted(p for ext in ("jsonl", "parquet") for p in folder.glob(f"responses_*.{ext}")
+                  if "." not in p.name[len("responses_"): -len(ext) - 1])
 
 
 def _reference(p: Prompt) -> tuple[str | None, list[str] | None]:
@@ -120,7 +140,19 @@ def load_label_sources(paths: dict[str, str]) -> dict[str, list[Ranking]]:
 
 
 def load_policies(paths: dict[str, str]) -> dict[str, list[ResponseSet]]:
-    return {name: read_records(path, ResponseSet) for name, path in paths.items()}
+    """A policy is a ResponseSet file, or a folder (an ``hrlaif eval`` output) whose
+    ``responses_*.jsonl`` files are read together."""
+    out = {}
+    for name, path in paths.items():
+        p = Path(path)
+        if p.is_dir():
+            files = _response_files(p)
+            if not files:
+                raise InputError("folder holds no responses_*.jsonl (is it an hrlaif eval output?)", path=str(p))
+            out[name] = [rs for f in files for rs in read_records(f, ResponseSet)]
+        else:
+            out[name] = read_records(p, ResponseSet)
+    return out
 
 
 def sample_label_items(sources: dict[str, list[Ranking]], *, per_category: int, seed: int) -> list[LabelItem]:

@@ -26,8 +26,11 @@
 
 The human label of a pair is the majority of its reviewers' latest non-skip labels (an even split
 has no majority and is left out, counted in ``no_majority``). An item's satisfaction score is the
-share of its reviewers who were satisfied; a policy's rate is the mean item score, with a Wilson
-interval when every item has one rating and a bootstrap interval over items otherwise.
+share of its reviewers who were satisfied; a policy's rate is the mean item score p̂ over its n
+items, with the Wilson interval of (k = Σ scores, n). With one rating per item that is the exact
+binomial setting; with several, an item score lies in [0, 1] so its variance is at most p(1 − p)
+and the interval is conservative (items, not ratings, are the unit: ratings of one item are not
+independent).
 """
 
 from __future__ import annotations
@@ -129,12 +132,8 @@ def _rate(item_ratings: list[list[bool]]) -> dict:
     scores = [sum(r) / len(r) for r in item_ratings]
     n = len(scores)
     total = sum(scores)
-    if all(len(r) == 1 for r in item_ratings):
-        ci = stats.wilson_interval(round(total), n)
-    else:
-        ci = stats.bootstrap_ci(scores, lambda s: sum(s) / len(s), n_boot=N_BOOT)
     return {"n": n, "ratings": sum(len(r) for r in item_ratings), "satisfied": total,
-            "rate": total / n if n else None, "ci": _pair(ci)}
+            "rate": total / n if n else None, "ci": _pair(stats.wilson_interval(total, n))}
 
 
 def _inter(by_rater: dict[str, dict[int, Any]], per_item: dict[int, list[Any]]) -> dict:

@@ -119,7 +119,7 @@ def wilson_interval(k: float, n: int, *, z: float = 1.959964) -> tuple[float, fl
         half   = z / (1 + z²/n) · sqrt( p̂(1 − p̂)/n + z²/(4n²) )
 
     Unlike p̂ ± z·sqrt(p̂(1−p̂)/n) it stays inside [0, 1] and is sensible at k = 0 or k = n.
-    ``None`` when n = 0.
+    ``k`` may be fractional (a sum of per-item scores in [0, 1]). ``None`` when n = 0.
     """
     if n <= 0:
         return None
