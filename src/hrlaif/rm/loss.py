@@ -50,7 +50,7 @@ def pair_index(batch_tiers: Sequence[Tiers], *, device: Any = None) -> PairIndex
     return PairIndex(torch.tensor(better, dtype=torch.long, device=device),
                      torch.tensor(worse, dtype=torch.long, device=device),
                      torch.tensor(prompt, dtype=torch.long, device=device),
-                     torch.tensor(weight, dtype=torch.float32, device=device), len(batch_tiers))
+                     torch.tensor(weight, dtype=torch.float64, device=device), len(batch_tiers))
 
 
 def kwise_loss(rewards: Any, batch_tiers: Sequence[Tiers] | PairIndex, *, margin: float = 0.0,

@@ -45,8 +45,9 @@ class RMConfig:
     epochs: int = opt(1, "passes over the training prompts")
     batch_size: int = opt(8, "prompts per optimizer step, over all processes and accumulation steps")
     grad_accum: int = opt(1, "micro-batches per optimizer step (same result as one big batch)")
-    lr: float = opt(5e-5, "AdamW learning rate")
-    weight_decay: float = opt(0.0, "AdamW weight decay")
+    lr: float = opt(5e-5, "learning rate")
+    optimizer: Literal["adamw", "sgd"] = opt("adamw", "optimizer (sgd: plain gradient steps, used by the equivalence tests)")
+    weight_decay: float = opt(0.0, "weight decay")
     warmup_steps: int = opt(0, "linear learning-rate warm-up steps")
     max_grad_norm: float = opt(1.0, "clip the gradient norm (0: off)")
     margin: float = opt(0.0, "margin m in −log σ(r_i − r_j − m)")
@@ -204,6 +205,17 @@ def evaluate(model: Any, examples: list, *, batch_size: int = 16, accelerator: A
 # --------------------------------------------------------------------------- training
 
 
+def _multi_cpu() -> bool:
+    """Launched as several processes on a machine without a GPU: use gloo on the CPU (accelerate
+    otherwise needs ACCELERATE_USE_CPU=1 to form a multi-CPU group under torchrun)."""
+    import os
+
+    import torch
+
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available() and not (
+        hasattr(torch, "xpu") and torch.xpu.is_available())
+
+
 def _latest_checkpoint(ckpt_root: Path) -> Path | None:
     done = [p for p in ckpt_root.glob("step-*") if (p / "train_state.json").exists()]
     return max(done, key=lambda p: int(p.name.split("-")[1])) if done else None
@@ -226,7 +238,7 @@ def train_reward_model(cfg: RMConfig) -> RMResult:
 
     _check_config(cfg)
     t_start = time.perf_counter()
-    acc = Accelerator(mixed_precision=cfg.mixed_precision)
+    acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=_multi_cpu())
     rank, world, main = acc.process_index, acc.num_processes, acc.is_main_process
     out = Path(cfg.out)
     res = RMResult(out=str(out))
@@ -253,7 +265,10 @@ def train_reward_model(cfg: RMConfig) -> RMResult:
         save_config(cfg, config_path_for(out), stage="train-rm")
 
     params = [p for p in rm.parameters() if p.requires_grad]
-    opt_ = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        opt_ = torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        opt_ = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt_, lambda s: min(1.0, (s + 1) / cfg.warmup_steps)
                                               if cfg.warmup_steps else 1.0)
     model, opt_ = acc.prepare(rm, opt_)
