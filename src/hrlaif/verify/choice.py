@@ -24,7 +24,8 @@ _L = r"(?P<l>[A-Za-z])"
 _END = r"(?![A-Za-z0-9])"
 _ANSWER_STMT = [
     re.compile(r"(?:correct\s+|final\s+|best\s+)?(?:answer|option|choice)\s*(?:is|would\s+be|will\s+be|:|=)\s*"
-               r":?\s*(?:option\s+|choice\s+)?[(\[*]*" + _L + r"[)\]*]*" + _END, re.I),
+               r":?\s*(?:(?:either|probably|likely|definitely|clearly|most\s+likely)\s+)?"
+               r"(?:option\s+|choice\s+)?[(\[*]*" + _L + r"[)\]*]*" + _END, re.I),
     re.compile(r"(?:答案|正确答案|正确选项)\s*(?:是|为|应该是|应为|：|:)?\s*[(（]?" + _L + _END),
     re.compile(r"(?:选择?|选项)\s*[(（]?" + _L + _END),
     re.compile(r"\b(?:I\s+(?:choose|pick|select)|I'd\s+(?:choose|pick))\s+(?:option\s+)?[(]?" + _L + _END, re.I),

@@ -224,7 +224,7 @@ def _status(rc: int | None, stderr: str, timed_out: bool) -> Status:
         return "ok"
     if "MemoryError" in stderr or rc == -signal.SIGSEGV and "Cannot allocate memory" in stderr:
         return "memory"
-    if rc == -signal.SIGXFSZ:
+    if rc == -signal.SIGXFSZ or "[Errno 27] File too large" in stderr:  # Python ignores SIGXFSZ
         return "limit"
     return "failed"
 

@@ -7,7 +7,7 @@ between numbers) and ``=``; each run of such tokens is split at ``=`` and every 
 sides where at least one holds an operator form a step. A step ``lhs = rhs`` is right when
 
     value(lhs) = value(rhs)                          exactly, if rhs shows enough decimals, else
-    |value(lhs) − value(rhs)| ≤ ½ · 10^(−d)           where d = decimals shown (rounding allowed),
+    |value(lhs) − value(rhs)| < ½ · 10^(−d)           where d = decimals shown (rounding allowed),
 
 with ``× ÷`` binding tighter than ``+ −`` and parentheses honoured; values are exact fractions.
 GSM8K's ``<<16-3-4=9>>`` calculator annotations are checked like any other step.
@@ -153,7 +153,7 @@ def _step_ok(lhs: Fraction, rhs_toks: list[tuple[str, str]], rhs: Fraction) -> b
     d = _number(rhs_toks[0][1])[1]
     if (lhs * 10**d).denominator == 1:  # the shown precision could hold lhs exactly: no rounding excuse
         return False
-    return abs(lhs - rhs) <= Fraction(1, 2 * 10**d)
+    return abs(lhs - rhs) < Fraction(1, 2 * 10**d)
 
 
 def check_steps(text: str) -> StepReport:
