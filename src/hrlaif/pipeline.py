@@ -1,0 +1,242 @@
+"""``hrlaif run CONFIG``: the whole Hybrid-RLAIF pipeline, end to end, resumable.
+
+    prompts ─▶ generate K (SFT policy) ─▶ label basic ─▶ RM_basic  ─▶ PPO ─▶ π_RLAIF  ─┐
+                                      └▶ label hybrid (+ red team) ─▶ RM_hybrid ─▶ PPO ─▶ π_HRLAIF ├▶ eval ─▶ report
+                                                                                   π_SFT ─────────┘
+
+Each stage's output is cached by content hash (``stagecache``): a rerun skips finished stages,
+an interrupted stage resumes, a changed config reruns what it affects. Stage sections in the
+YAML (``generate:``, ``label:``, ``redteam:``, ``rm:``, ``ppo:``, ``eval:``) hold overrides of
+that stage's own config (the same keys as its CLI flags); paths are filled in by the pipeline.
+The run ends with ``report.html`` (self-contained) and ``report.md``, printed to the console.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hrlaif.config import build_config, config_to_dict, config_path_for, opt, save_config
+from hrlaif.errors import ConfigError
+from hrlaif.judges.config import JudgeConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunConfig:
+    out_dir: str = opt("runs/hrlaif", "folder for every stage's output and the report")
+    policy: str = opt("smollm2-135m", "the SFT policy: alias, HF folder or GGUF file")
+    prompts: str = opt("demo", "training prompts: a built-in set name or a Prompt JSONL/Parquet file")
+    prompt_limit: int | None = opt(None, "use a seeded subset of this many training prompts")
+    data_dir: str | None = opt(None, "benchmark data folder (default: $HRLAIF_DATA_DIR)")
+    seed: int = opt(0, "seed for every stage")
+    judge: JudgeConfig = opt(factory=JudgeConfig, help="the AI labeller / judge shared by label, redteam and eval")
+    use_redteam: bool = opt(True, "add AI red-teaming rankings to the hybrid (HRLAIF) reward model's data")
+    review_db: str | None = opt(None, "a `hrlaif review` SQLite file whose human results join the report")
+    generate: dict[str, Any] = opt(factory=dict, help="GenerateConfig overrides (k, max_new_tokens, ...)")
+    label: dict[str, Any] = opt(factory=dict, help="LabelConfig overrides (except input/out/mode)")
+    redteam: dict[str, Any] = opt(factory=dict, help="RedTeamConfig overrides")
+    rm: dict[str, Any] = opt(factory=dict, help="RMConfig overrides (epochs, lr, trainable_layers, ...)")
+    ppo: dict[str, Any] = opt(factory=dict, help="PPOConfig overrides (updates, batch_size, ...)")
+    eval: dict[str, Any] = opt(factory=dict, help="EvalConfig overrides (benchmarks, limit, ...)")
+    stage_judge: dict[str, Any] = opt(factory=dict, help="unused; reserved")
+
+
+@dataclass
+class StageConfigs:
+    """Every stage's resolved config, built and validated before anything runs."""
+
+    generate: Any
+    label: Any
+    redteam: Any | None
+    rm_basic: Any
+    rm_hybrid: Any
+    ppo_rlaif: Any
+    ppo_hrlaif: Any
+    eval: Any
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def _section(cls: type, base: dict, overrides: dict, name: str, forced: dict) -> Any:
+    bad = sorted(set(overrides) & set(forced))
+    if bad:
+        raise ConfigError(f"section '{name}': {', '.join(bad)} is set by the pipeline and cannot be overridden")
+    return build_config(cls, {**base, **overrides, **forced}, source=f"run config, section '{name}'")
+
+
+def plan(cfg: RunConfig) -> StageConfigs:
+    """Resolve every stage's config from the run config (fails fast on unknown keys)."""
+    from hrlaif.evaluate import EvalConfig
+    from hrlaif.generate import GenerateConfig
+    from hrlaif.label import LabelConfig
+    from hrlaif.ppo.train import PPOConfig
+    from hrlaif.rm.train import RMConfig
+
+    out = Path(cfg.out_dir)
+    judge = config_to_dict(cfg.judge)
+    P = {
+        "prompts": out / "prompts.jsonl",
+        "responses": out / "responses.jsonl",
+        "labels_hybrid": out / "labels_hybrid.jsonl",
+        "labels_basic": out / "labels_basic.jsonl",
+        "label_report": out / "labels_hybrid.label_report.json",
+        "label_store": out / "labels.store.sqlite",
+        "redteam": out / "redteam",
+        "redteam_rankings": out / "redteam" / "rankings.jsonl",
+        "rm_basic": out / "rm_basic",
+        "rm_hybrid": out / "rm_hybrid",
+        "ppo_rlaif": out / "ppo_rlaif",
+        "ppo_hrlaif": out / "ppo_hrlaif",
+        "eval": out / "eval",
+    }
+    gen = _section(GenerateConfig, {"seed": cfg.seed}, cfg.generate, "generate",
+                   {"prompts": str(P["prompts"]), "model": cfg.policy, "out": str(P["responses"])})
+    lab = _section(LabelConfig, {"judge": judge}, cfg.label, "label",
+                   {"input": str(P["responses"]), "out": str(P["labels_hybrid"]), "mode": "hybrid",
+                    "compare": True, "store": str(P["label_store"]), "report": str(P["label_report"])})
+    red = None
+    if cfg.use_redteam:
+        try:
+            from hrlaif.redteam import RedTeamConfig
+        except ImportError:  # pragma: no cover - the stage ships with hrlaif
+            raise ConfigError("use_redteam: the redteam stage is not available") from None
+        red = _section(RedTeamConfig, {"judge": judge, "seed": cfg.seed, "model": cfg.policy}, cfg.redteam,
+                       "redteam", {"out": str(P["redteam"])})
+        P["redteam_rankings"] = Path(red.out) / "rankings.jsonl"
+    rm_base = {"model": cfg.policy, "seed": cfg.seed}
+    rm_b = _section(RMConfig, rm_base, cfg.rm, "rm", {"rankings": [str(P["labels_basic"])], "out": str(P["rm_basic"])})
+    hyb = [str(P["labels_hybrid"])] + ([str(P["redteam_rankings"])] if red else [])
+    rm_h = _section(RMConfig, rm_base, cfg.rm, "rm", {"rankings": hyb, "out": str(P["rm_hybrid"])})
+    ppo_base = {"model": cfg.policy, "seed": cfg.seed, "prompts": str(P["prompts"])}
+    ppo_r = _section(PPOConfig, ppo_base, cfg.ppo, "ppo",
+                     {"reward_model": str(P["rm_basic"]), "output": str(P["ppo_rlaif"])})
+    ppo_h = _section(PPOConfig, ppo_base, cfg.ppo, "ppo",
+                     {"reward_model": str(P["rm_hybrid"]), "output": str(P["ppo_hrlaif"])})
+    ev = _section(EvalConfig, {"judge": judge, "seed": cfg.seed, "data_dir": cfg.data_dir}, cfg.eval, "eval",
+                  {"out": str(P["eval"])})
+    return StageConfigs(gen, lab, red, rm_b, rm_h, ppo_r, ppo_h, ev, P)
+
+
+def _no_paths(cfg: Any, *drop: str) -> dict:
+    d = config_to_dict(cfg)
+    for k in drop:
+        d.pop(k, None)
+    return d
+
+
+def run_pipeline(cfg: RunConfig, *, echo: Any = print) -> dict:
+    """Run (or resume) every stage; returns a summary dict (also written as ``summary.json``)."""
+    from hrlaif.data import read_records, write_records, Prompt
+    from hrlaif.prompts import load_prompts
+    from hrlaif.stagecache import StageCache
+
+    sc = plan(cfg)
+    P = sc.paths
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "run_config.yaml", stage="run")
+    cache = StageCache(out)
+    t_start = time.perf_counter()
+    summary: dict[str, Any] = {"out_dir": str(out), "policy": cfg.policy, "stages": {}}
+
+    # 1. training prompts, frozen into the run folder so every stage sees the same ones
+    def _prompts() -> None:
+        prompts = load_prompts(cfg.prompts, cfg.data_dir, limit=cfg.prompt_limit, seed=cfg.seed)
+        write_records(P["prompts"], prompts)
+
+    src = [cfg.prompts] if Path(cfg.prompts).exists() else []
+    cache.run("prompts", {"prompts": cfg.prompts, "limit": cfg.prompt_limit, "seed": cfg.seed,
+                          "data_dir": cfg.data_dir}, src, [P["prompts"]], _prompts, log=echo)
+    n_prompts = len(read_records(P["prompts"], Prompt))
+    echo(f"[run] {n_prompts} training prompts")
+
+    # 2. K responses per prompt from the SFT policy
+    from hrlaif.generate import generate
+
+    cache.run("generate", _no_paths(sc.generate, "out", "prompts"), [P["prompts"]] + _model_inputs(cfg.policy),
+              [P["responses"]], lambda: generate(sc.generate), log=echo)
+
+    # 3. labels: hybrid (verifiers + judge) and basic (judge only), judge calls shared via the store
+    from hrlaif.label import label
+
+    def _label() -> None:
+        res = label(sc.label)
+        write_records(P["labels_basic"], res.compared)
+        summary["label_calls"] = {"needed": res.calls_needed, "made": res.calls_made, "cached": res.calls_cached,
+                                  "failed": res.calls_failed}
+
+    cache.run("label", _no_paths(sc.label, "input", "out", "store", "report"), [P["responses"]],
+              [P["labels_hybrid"], P["labels_basic"], P["label_report"]], _label, log=echo)
+
+    # 4. red teaming (HRLAIF only)
+    if sc.redteam is not None:
+        from hrlaif.redteam import run_redteam
+
+        cache.run("redteam", _no_paths(sc.redteam, "out"), _model_inputs(cfg.policy), [P["redteam_rankings"]],
+                  lambda: run_redteam(sc.redteam), log=echo)
+
+    # 5. reward models and 6. PPO, once per labelling method
+    from hrlaif.ppo.train import train_ppo
+    from hrlaif.rm.train import train_reward_model
+
+    for tag, rmc, ppoc in (("basic", sc.rm_basic, sc.ppo_rlaif), ("hybrid", sc.rm_hybrid, sc.ppo_hrlaif)):
+        cache.run(f"rm_{tag}", _no_paths(rmc, "out", "rankings"), [Path(p) for p in rmc.rankings],
+                  [Path(rmc.out) / "config.json"], lambda rmc=rmc: train_reward_model(rmc), log=echo)
+        name = "rlaif" if tag == "basic" else "hrlaif"
+        cache.run(f"ppo_{name}", _no_paths(ppoc, "output", "reward_model", "prompts"),
+                  [P["prompts"], Path(rmc.out) / "config.json", Path(rmc.out) / "model.safetensors"],
+                  [Path(ppoc.output) / "policy" / "config.json"], lambda ppoc=ppoc: train_ppo(ppoc), log=echo)
+
+    # 7. evaluation: SFT first (the win-ratio baseline), then RLAIF and HRLAIF against it
+    from hrlaif.evaluate import evaluate_policy
+
+    policies = {"sft": cfg.policy, "rlaif": str(P["ppo_rlaif"] / "policy"),
+                "hrlaif": str(P["ppo_hrlaif"] / "policy")}
+    for name, spec in policies.items():
+        ev_dir = P["eval"] / name
+        base = None if name == "sft" else str(P["eval"] / "sft")
+        ev_cfg = build_config(type(sc.eval), {**config_to_dict(sc.eval), "out": str(ev_dir),
+                                              "model": spec, "baseline_responses": base})
+        inputs = _model_inputs(spec) + ([P["eval"] / "sft" / "eval.json"] if base else [])
+        cache.run(f"eval_{name}", _no_paths(ev_cfg, "out", "model", "baseline_responses"), inputs,
+                  [ev_dir / "eval.json"], lambda ev_cfg=ev_cfg, spec=spec, ev_dir=ev_dir:
+                  evaluate_policy(spec, ev_cfg, ev_dir), log=echo)
+
+    # 8. report
+    from hrlaif.pipeline_report import build_report
+
+    summary["stages"] = {r.name: {"seconds": round(r.seconds, 1), "cached": r.cached} for r in cache.records}
+    summary["wall_s"] = round(time.perf_counter() - t_start, 1)
+    html_path, md_path = build_report(cfg, sc, summary, review_db=cfg.review_db)
+    summary["report_html"], summary["report_md"] = str(html_path), str(md_path)
+    from hrlaif.data import atomic_write_text
+
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+    return summary
+
+
+def _model_inputs(spec: str) -> list[Path]:
+    """Files that identify a model folder's content for the stage cache (config + weights)."""
+    p = Path(spec)
+    if p.is_dir():
+        return [x for x in (p / "config.json", p / "model.safetensors", p / "adapter_model.safetensors") if x.exists()]
+    if p.is_file():
+        return [p]
+    return []  # an alias or hub id: its name (in the stage config) is the key
+
+
+def cli(cfg: RunConfig) -> int:
+    t0 = time.perf_counter()
+    summary = run_pipeline(cfg)
+    md = Path(summary["report_md"]).read_text(encoding="utf-8")
+    print(md)
+    print(f"\nreport: {summary['report_html']}\nsummary: {Path(cfg.out_dir) / 'summary.json'}")
+    print("stage times: " + ", ".join(f"{k} {v['seconds']:.0f}s{' (cached)' if v['cached'] else ''}"
+                                      for k, v in summary["stages"].items()))
+    print(f"total wall time: {time.perf_counter() - t0:.0f}s")
+    return 0
