@@ -61,6 +61,7 @@ class RMConfig:
     trainable_layers: int = opt(-1, "train only the last N transformer blocks + final norm + head (-1: all)")
     disable_dropout: bool = opt(True, "set every dropout to 0 (deterministic rewards, as RM trainers usually do)")
     save_every: int = opt(0, "checkpoint every N optimizer steps (0: at the end of each epoch)")
+    max_steps: int = opt(0, "stop this run after N optimizer steps and checkpoint (0: no limit); rerun to go on")
     resume: bool = opt(True, "resume from the latest checkpoint in OUT/checkpoints if there is one")
     keep_checkpoints: bool = opt(False, "keep OUT/checkpoints after training finishes")
     skip_invalid: bool = opt(False, "skip invalid rankings (K < 2, empty responses, cycles) instead of failing")
@@ -88,6 +89,7 @@ class RMResult:
     skipped: dict[str, int] = field(default_factory=dict)
     no_pairs: int = 0
     resumed_from: int | None = None
+    finished: bool = True  # False when --max-steps stopped the run early
 
 
 # --------------------------------------------------------------------------- model setup
@@ -229,27 +231,29 @@ def _dummy_batch(pad_id: int, eos_id: int) -> dict:
 
 def train_reward_model(cfg: RMConfig) -> RMResult:
     """Train, evaluate and save an RM as configured; returns what happened (see ``RMResult``)."""
-    import torch
-    from accelerate import Accelerator
-
     from hrlaif.rm.data import LoadStats, collate, encode_rankings, load_rankings, split_heldout
-    from hrlaif.rm.loss import kwise_loss
     from hrlaif.ui import progress
 
     _check_config(cfg)
     t_start = time.perf_counter()
-    acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=_multi_cpu())
-    rank, world, main = acc.process_index, acc.num_processes, acc.is_main_process
     out = Path(cfg.out)
     res = RMResult(out=str(out))
 
-    stats = LoadStats()
+    stats = LoadStats()  # validate the input before the heavy imports
     rankings = load_rankings(cfg.rankings, skip_invalid=cfg.skip_invalid, stats=stats)
     if cfg.eval_rankings:
         train_r, eval_r = rankings, load_rankings(cfg.eval_rankings, skip_invalid=cfg.skip_invalid, stats=stats)
     else:
         train_r, eval_r = split_heldout(rankings, cfg.eval_fraction, cfg.seed)
     res.skipped, res.no_pairs = dict(stats.skipped), stats.no_pairs
+
+    import torch
+    from accelerate import Accelerator
+
+    from hrlaif.rm.loss import kwise_loss
+
+    acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=_multi_cpu())
+    rank, world, main = acc.process_index, acc.num_processes, acc.is_main_process
 
     rm = build_model(cfg)
     tok = rm.tokenizer
@@ -305,6 +309,7 @@ def train_reward_model(cfg: RMConfig) -> RMResult:
         acc.wait_for_everyone()
 
     pad_id, eos_id = tok.pad_token_id, tok.eos_token_id
+    start_step = step
     loss_val = float("nan")
     ev: dict | None = None
     with progress(total_steps, "train-rm", enabled=main) as bar:
@@ -348,6 +353,13 @@ def train_reward_model(cfg: RMConfig) -> RMResult:
                 bar.update(loss=f"{loss_val:.4f}")
                 if cfg.save_every and step % cfg.save_every == 0 and step < total_steps:
                     checkpoint(step)
+                if cfg.max_steps and step - start_step >= cfg.max_steps and step < total_steps:
+                    res.finished = False
+                    break
+            if not res.finished:
+                checkpoint(step)
+                log.info("stopped after %d steps (--max-steps); rerun to resume from step %d", cfg.max_steps, step)
+                break
             res.epoch_s.append(time.perf_counter() - t_epoch)
             ev = None
             if eval_ex:
@@ -367,7 +379,7 @@ def train_reward_model(cfg: RMConfig) -> RMResult:
     acc.wait_for_everyone()
     if main:
         acc.unwrap_model(model).save(out)
-        if not cfg.keep_checkpoints:
+        if res.finished and not cfg.keep_checkpoints:
             shutil.rmtree(ckpt_root, ignore_errors=True)
         res.wall_s = time.perf_counter() - t_start
         (out / "train_summary.json").write_text(json.dumps(_summary_dict(res), indent=1))
@@ -411,6 +423,8 @@ def cli(cfg: RMConfig) -> int:
         rows.append(["rankings without a strict pair", res.no_pairs])
     if res.resumed_from is not None:
         rows.append(["resumed from step", res.resumed_from])
+    if not res.finished:
+        rows.append(["stopped early (--max-steps)", f"checkpoint in {res.out}/checkpoints; rerun to continue"])
     acc_txt = "n/a (no held-out prompts)" if res.eval_accuracy is None else f"{res.eval_accuracy:.3f}"
     rows.append(["held-out pairwise accuracy", acc_txt])
     print_table(f"reward model → {res.out}", ["", "value"], rows)
