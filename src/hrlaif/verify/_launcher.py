@@ -1,6 +1,7 @@
-"""Sandbox launcher: run as a script (``python -I -S _launcher.py CONFIG_JSON``), never imported.
+"""Sandbox launcher: run as a script (``python -I -S _launcher.py CONFIG_HEX``), never imported.
 
-Stdlib only (it starts before any site-packages). In ``isolated`` mode it, in this order:
+Stdlib only, and only cheap modules (its start-up is paid per program): the config comes as a
+hex-encoded ``marshal`` dict, and ``_signal`` stands in for ``signal`` (which imports ``enum``). In ``isolated`` mode it, in this order:
 
 1. enters new mount, network, IPC and PID namespaces (plus a user namespace when not root);
 2. hides a private directory that holds the interpreter (e.g. ``/root`` on pyenv installs) behind
@@ -16,12 +17,11 @@ Stdlib only (it starts before any site-packages). In ``isolated`` mode it, in th
 does the isolated setup and, instead of 7, checks what it achieved and prints it as JSON.
 """
 
+import _signal
 import ctypes
-import json
+import marshal
 import os
 import resource
-import signal
-import socket
 import sys
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWIPC = (
@@ -138,6 +138,9 @@ def _drop_privileges(cfg, userns):
 
 def _probe(cfg):
     """After setup: check what isolation really holds. Prints JSON."""
+    import json
+    import socket
+
     out = {}
     try:
         socket.create_connection(("127.0.0.1", int(cfg.get("probe_port", 9))), timeout=1).close()
@@ -167,7 +170,7 @@ def _probe(cfg):
 
 
 def main():
-    cfg = json.loads(sys.argv[1])
+    cfg = marshal.loads(bytes.fromhex(sys.argv[1]))
     mode = cfg["mode"]
     if mode == "plain":
         _limits(cfg["limits"])
@@ -183,7 +186,7 @@ def main():
         _, status = os.waitpid(pid, 0)
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
-            signal.signal(sig, signal.SIG_DFL)
+            _signal.signal(sig, _signal.SIG_DFL)
             os.kill(os.getpid(), sig)
         os._exit(os.waitstatus_to_exitcode(status))
     try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import marshal
 import os
 import re
 import secrets
@@ -131,7 +132,7 @@ def _probe() -> list[str]:
     work = _make_workdir(cfg["uid"])
     cfg["workdir"] = work
     try:
-        p = subprocess.run([sys.executable, "-I", "-S", _LAUNCHER, json.dumps(cfg)], capture_output=True,
+        p = subprocess.run([sys.executable, "-I", "-S", _LAUNCHER, marshal.dumps(cfg).hex()], capture_output=True,
                            text=True, timeout=30, env=_scrubbed_env(work), stdin=subprocess.DEVNULL)
         if p.returncode != 0:
             log.info("sandbox isolation unavailable: %s", (p.stderr or "").strip()[-300:])
@@ -184,7 +185,7 @@ def run_in_sandbox(program: str, *, timeout_s: float = 5.0, memory_mb: int = 512
         cfg.update(workdir=work, env=env, argv=[sys.executable, "-I", "main.py"])
         t0 = time.perf_counter()
         with open(os.path.join(logs, "out"), "w+b") as out, open(os.path.join(logs, "err"), "w+b") as err:
-            proc = subprocess.Popen([sys.executable, "-I", "-S", _LAUNCHER, json.dumps(cfg)], cwd=work, env=env,
+            proc = subprocess.Popen([sys.executable, "-I", "-S", _LAUNCHER, marshal.dumps(cfg).hex()], cwd=work, env=env,
                                     stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
             timed_out = False
             try:
