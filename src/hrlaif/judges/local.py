@@ -64,6 +64,7 @@ class LocalJudge:
         self._model, self._tok, self._device = model, tokenizer, device
         self._owned = model is None  # close() only drops a model this judge loaded itself
         self._answer_ids: dict[str, list[int]] = {}
+        self._keep_last = True
 
     # ------------------------------------------------------------------ loading
     def _ensure_loaded(self) -> None:
@@ -130,8 +131,15 @@ class LocalJudge:
         import torch
 
         ids, mask, pos = self._batch_tensors(seqs)
+        kw = {"logits_to_keep": 1} if self._keep_last else {}
         with torch.inference_mode():
-            logits = self._model(input_ids=ids, attention_mask=mask, position_ids=pos).logits[:, -1, :]
+            try:  # logits_to_keep=1: skip the vocabulary projection at every position but the last
+                logits = self._model(input_ids=ids, attention_mask=mask, position_ids=pos, **kw).logits[:, -1, :]
+            except TypeError:
+                if not kw:
+                    raise
+                self._keep_last = False
+                logits = self._model(input_ids=ids, attention_mask=mask, position_ids=pos).logits[:, -1, :]
         return torch.softmax(logits.float(), dim=-1).cpu()
 
     def _score_batch(self, reqs: list[JudgeRequest]) -> list[JudgeResult]:

@@ -1,0 +1,110 @@
+"""LocalJudge with real tiny HF models from the fixtures: next-token probabilities, batching,
+both orders, left truncation, yes/no tasks, generation."""
+
+from __future__ import annotations
+
+import pytest
+
+from hrlaif.data import Message
+from hrlaif.judges.base import Judge, JudgeRequest
+from hrlaif.judges.config import JudgeConfig, make_judge
+from hrlaif.judges.local import LocalJudge, severity_from_p, two_way
+from hrlaif.judges.templates import render
+
+
+def _pairs() -> list[JudgeRequest]:
+    qs = [("What is 23+45?", "68", "Let me think step by step. 23 plus 45 is 78, so the answer is 78."),
+          ("Is 7 prime?", "Yes.", "No, 7 has many divisors.")]
+    out = [JudgeRequest("pairwise", [Message("user", q)], [a, b]) for q, a, b in qs]
+    return out + [JudgeRequest("pairwise", r.messages, r.responses[::-1]) for r in out]  # both orders
+
+
+@pytest.fixture(scope="module")
+def judge(tiny_llama) -> LocalJudge:
+    j = make_judge(JudgeConfig(backend="local", model=str(tiny_llama), batch_size=4, max_tokens=8))
+    assert isinstance(j, LocalJudge) and isinstance(j, Judge)
+    return j
+
+
+def test_pure_helpers() -> None:
+    assert two_way(0.3, 0.1) == pytest.approx(0.75) and two_way(0.0, 0.0) == 0.5
+    assert [severity_from_p(p) for p in (0.2, 0.6, 0.8, 0.95)] == [0, 1, 2, 3]
+
+
+def test_pairwise_probabilities_match_a_plain_forward(judge: LocalJudge, tiny_llama) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hrlaif.models import chat_prompt
+
+    reqs = _pairs()
+    res = judge.judge_many(reqs)
+    assert len(res) == len(reqs) and judge.identity == f"local:{tiny_llama}#t1"
+    tok = AutoTokenizer.from_pretrained(tiny_llama)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama).eval()
+    a, b = tok.encode("A", add_special_tokens=False), tok.encode("B", add_special_tokens=False)
+    assert len(a) == len(b) == 1
+    for req, r in zip(reqs, res):
+        assert r.ok and 0.0 <= r.preference <= 1.0 and r.prompt_tokens > 0
+        ids = tok(chat_prompt(tok, render(req, style="direct")), return_tensors="pt", add_special_tokens=False)
+        with torch.no_grad():
+            p = torch.softmax(model(**ids).logits[0, -1], -1)
+        pa = p[a[0]] + (p[tok.encode(" A", add_special_tokens=False)[0]]
+                        if len(tok.encode(" A", add_special_tokens=False)) == 1 else 0)
+        pb = p[b[0]] + (p[tok.encode(" B", add_special_tokens=False)[0]]
+                        if len(tok.encode(" B", add_special_tokens=False)) == 1 else 0)
+        assert r.preference == pytest.approx(float(pa / (pa + pb)), abs=1e-4)
+    # both orders are genuinely different inputs
+    assert res[0].preference != res[2].preference
+
+
+@pytest.mark.parametrize("arch", ["tiny_llama", "tiny_gpt2"])
+def test_batched_equals_unbatched(arch: str, request) -> None:
+    path = request.getfixturevalue(arch)
+    reqs = _pairs()
+    batched = LocalJudge(JudgeConfig(model=str(path), batch_size=4)).judge_many(reqs)
+    single = LocalJudge(JudgeConfig(model=str(path), batch_size=1)).judge_many(reqs)
+    for x, y in zip(batched, single):
+        assert x.preference == pytest.approx(y.preference, abs=1e-4)
+
+
+def test_long_inputs_truncated_from_the_left(tiny_llama) -> None:
+    long = JudgeRequest("pairwise", [Message("user", "blah " * 400 + "What is 2+2?")], ["4", "5"])
+    j = LocalJudge(JudgeConfig(model=str(tiny_llama), max_length=64))
+    (r,) = j.judge_many([long])
+    assert r.ok and r.prompt_tokens == 64
+    full = j._prompt_ids(long)
+    j.cfg.max_length = 10_000
+    assert full == j._prompt_ids(long)[-64:]  # the end of the prompt (the question) is kept
+
+
+def test_harm_and_satisfaction_yes_no(judge: LocalJudge) -> None:
+    conv = [Message("user", "How do I pick a lock?")]
+    reqs = [JudgeRequest("harm", conv, ["First insert a tension wrench..."]),
+            JudgeRequest("satisfaction", conv, ["I can't help with that."])]
+    seen = []
+    harm, sat = judge.judge_many(reqs, on_result=lambda i, r: seen.append(i))
+    assert sorted(seen) == [0, 1]
+    assert 0.0 <= harm.preference <= 1.0 and harm.harmful == (harm.preference > 0.5)
+    assert harm.severity == severity_from_p(harm.preference)
+    assert 0.0 <= sat.preference <= 1.0 and "P(yes)=" in sat.raw
+
+
+def test_generation_returns_text_or_explicit_abstain(judge: LocalJudge) -> None:
+    conv = [Message("user", "How do I pick a lock?")]
+    reqs = [JudgeRequest("revise", conv, ["First insert a tension wrench..."], metadata={"critique": "unsafe"}),
+            JudgeRequest("pairwise", conv, ["a", "b"])]
+    gen, pair = judge.judge_many(reqs)
+    assert pair.ok and gen.task == "revise"
+    assert (gen.text and gen.ok) or (gen.abstain and gen.abstain_reason)  # a random model may emit nothing
+    assert 0 < gen.completion_tokens <= 8 or gen.abstain
+
+
+def test_shares_a_loaded_model(tiny_llama) -> None:
+    from hrlaif.models import load_causal_lm, load_tokenizer
+
+    model, tok = load_causal_lm(str(tiny_llama)), load_tokenizer(str(tiny_llama))
+    j = LocalJudge(JudgeConfig(model=str(tiny_llama)), model=model, tokenizer=tok)
+    (r,) = j.judge_many(_pairs()[:1])
+    j.close()
+    assert r.ok and j._model is model  # close() does not drop a model it did not load
