@@ -136,6 +136,7 @@ def evaluate_policy(model: Any, cfg: EvalConfig, out_dir: str | Path, *, judge: 
     from hrlaif.prompts import resolve_data_dir
     from hrlaif.sampling import Sampler
 
+    _check_inputs(cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, config_path_for(out), stage="eval")
@@ -236,6 +237,27 @@ def evaluate_policy(model: Any, cfg: EvalConfig, out_dir: str | Path, *, judge: 
 
     atomic_write_text(out / "eval.json", json.dumps(_finite(result), indent=2, ensure_ascii=False) + "\n")
     return result
+
+
+def _check_inputs(cfg: EvalConfig) -> None:
+    """Fail on a bad data folder or set name before any model is loaded; drop empty names
+    (``--toxicity-sets ''`` turns toxicity off)."""
+    from hrlaif.prompts import PROMPT_SETS, resolve_data_dir
+
+    cfg.benchmarks = [b for b in cfg.benchmarks if b]
+    cfg.toxicity_sets = [t for t in cfg.toxicity_sets if t]
+    cfg.open_sets = [o for o in cfg.open_sets if o]
+    for name in cfg.benchmarks + cfg.toxicity_sets + cfg.open_sets:
+        if name in PROMPT_SETS and PROMPT_SETS[name][2]:
+            resolve_data_dir(cfg.data_dir, name)
+        elif name not in PROMPT_SETS and not Path(name).expanduser().exists():
+            from hrlaif.errors import ConfigError
+
+            raise ConfigError(f"'{name}' is neither a prompt set ({', '.join(PROMPT_SETS)}) nor a Prompt file")
+    if cfg.baseline_responses and not Path(cfg.baseline_responses).exists():
+        from hrlaif.errors import ConfigError
+
+        raise ConfigError(f"baseline_responses {cfg.baseline_responses}: no such file or folder")
 
 
 def _ci(kw: dict) -> dict:
