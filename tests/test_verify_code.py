@@ -103,3 +103,22 @@ def test_refuses_to_run_unisolated_unless_opted_in(monkeypatch):
 def test_bad_entry_point_is_rejected():
     with pytest.raises(SandboxError):
         verify_code(PROMPT, "    return a + b\n", TESTS, "add); import os; os.system('x'")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/ns/user"), reason="no user namespaces")
+def test_user_namespace_path_as_used_without_root(monkeypatch, tmp_path):
+    """The path a non-root user gets (user namespace, capabilities dropped), forced here."""
+    monkeypatch.setattr(code_mod, "_FORCE_USERNS", True)
+    monkeypatch.setattr(code_mod, "_probe_result", None)
+    iso = sandbox_isolation()
+    if not all(k in iso for k in code_mod.REQUIRED_ISOLATION):
+        pytest.skip(f"user namespaces unusable here: {iso}")
+    target = tmp_path / "escape.txt"
+    r = run_in_sandbox("caps = [l for l in open('/proc/self/status') if l.startswith('CapEff')][0]\n"
+                       "print(int(caps.split()[1], 16))\n"
+                       f"open({str(target)!r}, 'w').write('pwned')\n")
+    assert r.stdout.strip().splitlines()[0] == "0" and "Read-only file system" in r.stderr
+    assert not target.exists()
+    r = run_in_sandbox("import subprocess\n"
+                       "print(subprocess.run(['mount', '-o', 'remount,rw', '/'], capture_output=True).returncode)\n")
+    assert r.ok and r.stdout.strip() != "0"

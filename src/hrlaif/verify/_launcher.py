@@ -78,7 +78,7 @@ def _write(path, text):
 
 def _enter_namespaces(cfg):
     uid, gid = os.getuid(), os.getgid()
-    userns = uid != 0
+    userns = uid != 0 or cfg.get("userns", False)
     flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWPID | (CLONE_NEWUSER if userns else 0)
     _check(_libc.unshare(flags), "unshare")
     if userns:
@@ -88,13 +88,14 @@ def _enter_namespaces(cfg):
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     work = cfg["workdir"]
     _mount(work, work, None, MS_BIND | MS_REC)
-    for hidden, keep in cfg.get("hide", []):
-        # keep the interpreter tree reachable through an fd while the private dir is covered
-        fd = os.open(keep, os.O_RDONLY | os.O_DIRECTORY)
+    for hidden, keeps in cfg.get("hide", []):
+        # keep the interpreter trees reachable through fds while the private dir is covered
+        fds = [(os.open(k, os.O_RDONLY | os.O_DIRECTORY), k) for k in keeps]
         _mount("tmpfs", hidden, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=64k")
-        os.makedirs(keep, exist_ok=True)
-        _mount(f"/proc/self/fd/{fd}", keep, None, MS_BIND | MS_REC)
-        os.close(fd)
+        for fd, keep in fds:
+            os.makedirs(keep, exist_ok=True)
+            _mount(f"/proc/self/fd/{fd}", keep, None, MS_BIND | MS_REC)
+            os.close(fd)
     for target, opts in list(_mounts()):
         if target == work or "ro" in opts:
             continue
@@ -133,6 +134,9 @@ def _drop_privileges(cfg, userns):
         for cap in range(last + 1):
             _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "capbset drop")
         _libc.prctl(PR_CAP_AMBIENT, 4, 0, 0, 0)  # clear all ambient caps
+        hdr = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+        data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable (x2 words): all empty
+        _check(_libc.capset(hdr, data), "capset")
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
 
 

@@ -80,24 +80,37 @@ def _sandbox_uid() -> int:
     return 200_000 + (os.getpid() * 97 + next(_uid_counter)) % 100_000
 
 
-def _hidden_dirs() -> list[list[str]]:
-    """A private ancestor (no o+x) of the interpreter's install gets covered by a tmpfs and only the
-    interpreter tree is bound back, so the dropped uid can run Python but not read the rest."""
-    prefix = os.path.realpath(sys.base_prefix)
-    parts = Path(prefix).parts
-    for i in range(2, len(parts)):
-        anc = str(Path(*parts[:i]))
-        try:
-            if not os.stat(anc).st_mode & stat.S_IXOTH:
-                return [[anc, prefix]]
-        except OSError:
-            return []
-    return []
+def _hidden_dirs(userns: bool) -> list[list]:
+    """Directories to cover with an empty tmpfs, each with the interpreter trees bound back inside.
+    As root: the first private ancestor (no o+x) of the interpreter, e.g. ``/root`` for pyenv, so the
+    dropped uid can run Python. In a user namespace the program keeps the caller's uid, so the
+    caller's home directory (keys, configs) is covered instead."""
+    prefixes = sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)})
+    hidden = None
+    if userns:
+        home = os.path.realpath(os.path.expanduser("~"))
+        hidden = home if home not in ("/", "") and os.path.isdir(home) else None
+    else:
+        for anc in [str(Path(*Path(prefixes[0]).parts[:i])) for i in range(2, len(Path(prefixes[0]).parts))]:
+            try:
+                if not os.stat(anc).st_mode & stat.S_IXOTH:
+                    hidden = anc
+                    break
+            except OSError:
+                return []
+    if hidden is None:
+        return []
+    keeps = [p for p in prefixes if p.startswith(hidden.rstrip("/") + "/")]
+    return [[hidden, keeps]]
+
+
+_FORCE_USERNS = False  # tests: take the unprivileged (user-namespace) path even as root
 
 
 def _launch_config(mode: str, workdir: str, argv: list[str], env: dict[str, str], limits: dict) -> dict:
+    userns = os.getuid() != 0 or _FORCE_USERNS
     return {"mode": mode, "workdir": workdir, "argv": argv, "env": env, "limits": limits,
-            "uid": _sandbox_uid(), "hide": _hidden_dirs() if os.getuid() == 0 else []}
+            "uid": _sandbox_uid(), "userns": userns, "hide": _hidden_dirs(userns)}
 
 
 def _default_limits(timeout_s: float = 5.0, memory_mb: int = 512, max_procs: int = 32,
@@ -108,7 +121,7 @@ def _default_limits(timeout_s: float = 5.0, memory_mb: int = 512, max_procs: int
 
 def _make_workdir(uid: int | None) -> str:
     d = tempfile.mkdtemp(prefix="hrlaif-sbx-")
-    if uid is not None and os.getuid() == 0:
+    if uid is not None:
         os.chown(d, uid, uid)
     return d
 
@@ -129,7 +142,7 @@ def _probe() -> list[str]:
     if not sys.platform.startswith("linux"):
         return []
     cfg = _launch_config("probe", "", [], {}, _default_limits())
-    work = _make_workdir(cfg["uid"])
+    work = _make_workdir(None if cfg["userns"] else cfg["uid"])
     cfg["workdir"] = work
     try:
         p = subprocess.run([sys.executable, "-I", "-S", _LAUNCHER, marshal.dumps(cfg).hex()], capture_output=True,
@@ -172,14 +185,14 @@ def run_in_sandbox(program: str, *, timeout_s: float = 5.0, memory_mb: int = 512
     mode = "plain" if missing else "isolated"
     limits = _default_limits(timeout_s, memory_mb, max_procs, max_file_mb, max_open_files)
     cfg = _launch_config(mode, "", [], {}, limits)
-    work = _make_workdir(cfg["uid"] if mode == "isolated" else None)
+    work = _make_workdir(cfg["uid"] if mode == "isolated" and not cfg["userns"] else None)
     logs = tempfile.mkdtemp(prefix="hrlaif-sbx-out-")
     try:
         for name, text in {"main.py": program, **(files or {})}.items():
             path = os.path.join(work, name)
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
-            if mode == "isolated" and os.getuid() == 0:
+            if mode == "isolated" and not cfg["userns"]:
                 os.chown(path, cfg["uid"], cfg["uid"])
         env = _scrubbed_env(work)
         cfg.update(workdir=work, env=env, argv=[sys.executable, "-I", "main.py"])
