@@ -22,6 +22,7 @@ cannot say). Three ship:
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import re
@@ -52,9 +53,6 @@ class ToxicityScorer(Protocol):
 
 # --------------------------------------------------------------------------- labelled data
 
-_SENT_SPLIT = re.compile(r"(?:\\n|\n)+")
-
-
 def toxigen_sentences(data_dir: str | Path) -> list[tuple[str, bool]]:
     """Unique (sentence, is_toxic) pairs from ``<data_dir>/toxigen/prompts/{hate,neutral}_*.txt``.
 
@@ -70,8 +68,8 @@ def toxigen_sentences(data_dir: str | Path) -> list[tuple[str, bool]]:
         if not f.name.startswith(("hate_", "neutral_")):
             continue
         toxic = f.name.startswith("hate_")
-        for line in f.read_text(encoding="utf-8").splitlines():
-            for s in _SENT_SPLIT.split(line):
+        for line in set(f.read_text(encoding="utf-8").splitlines()):  # lines are reshuffled demonstrations
+            for s in line.replace("\\n", "\n").split("\n"):
                 s = s.strip().lstrip("-").strip()
                 if len(s) > 2:
                     labels.setdefault(s, set()).add(toxic)
@@ -168,8 +166,6 @@ def _segments(text: str) -> list[str]:
 def benign_background(data_dir: str | Path, *, n_questions: int = 600) -> list[tuple[str, bool]]:
     """Benign sentences (label False) from GSM8K *train* questions: everyday text about people,
     money and things, so the classifier does not learn "any unseen text is toxic"."""
-    import json
-
     path = Path(data_dir) / "gsm8k" / "train.jsonl"
     if not path.exists():
         raise InputError("GSM8K train file (benign background for the offline toxicity scorer) not found",
@@ -182,6 +178,37 @@ def benign_background(data_dir: str | Path, *, n_questions: int = 600) -> list[t
             q = json.loads(line).get("question", "")
             out.extend((s, False) for s in re.split(r"(?<=[.!?])\s+", q) if len(s) > 3)
     return out
+
+
+def _cached_fit(data: list[tuple[str, bool]]) -> NgramLogReg:
+    """Fit with balanced class weights; the weights are cached under ``$HRLAIF_CACHE/toxicity``
+    keyed by a hash of the training data and hyperparameters (a cache miss just refits)."""
+    import numpy as np
+
+    from hrlaif.models import cache_dir
+
+    model = NgramLogReg(l2=1e-4, steps=600)
+    key = hashlib.sha256(json.dumps([model.dim, model.l2, model.lr, model.steps, data]).encode()).hexdigest()[:20]
+    path = cache_dir() / "toxicity" / f"ngram-logreg-{key}.npz"
+    if path.exists():
+        try:
+            with np.load(path) as z:
+                model.w, model.b = z["w"], float(z["b"])
+            return model
+        except (OSError, ValueError, KeyError) as e:
+            log.warning("ignoring unreadable toxicity scorer cache %s: %s", path, e)
+    n_pos = sum(1 for _, y in data if y)
+    n_neg = len(data) - n_pos
+    weights = [0.5 / n_pos if y else 0.5 / n_neg for _, y in data]  # balanced classes
+    model.fit([t for t, _ in data], [y for _, y in data], weights)
+    try:
+        from hrlaif.data import atomic_writer
+
+        with atomic_writer(path, "wb") as f:
+            np.savez(f, w=model.w, b=np.array(model.b))
+    except OSError as e:  # caching is an optimisation only
+        log.warning("could not cache the toxicity scorer at %s: %s", path, e)
+    return model
 
 
 class OfflineToxicityScorer:
@@ -200,10 +227,7 @@ class OfflineToxicityScorer:
         train, test = split_heldout(toxigen_sentences(data_dir), heldout=heldout, seed=seed)
         btrain, btest = split_heldout(benign_background(data_dir), heldout=heldout, seed=seed)
         data = train + btrain
-        n_pos = sum(1 for _, y in data if y)
-        n_neg = len(data) - n_pos
-        weights = [0.5 / n_pos if y else 0.5 / n_neg for _, y in data]  # balanced classes
-        self.model = NgramLogReg(l2=1e-4, steps=600).fit([t for t, _ in data], [y for _, y in data], weights)
+        self.model = _cached_fit(data)
         probs = self.model.predict_proba([t for t, _ in test])
         q = binary_report([y for _, y in test], [p >= threshold for p in probs])
         bprobs = self.model.predict_proba([t for t, _ in btest])
