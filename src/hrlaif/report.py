@@ -77,7 +77,10 @@ def markdown_table(table: Table) -> str:
     return "\n".join(lines)
 
 
-def markdown(title: str, sections: list[Section]) -> str:
+def markdown(title: str, sections: list[Section], *, base: Path | None = None) -> str:
+    """Markdown version of the report; figure links are relative to ``base`` (the .md's folder)."""
+    import os
+
     out = [f"# {title}", ""]
     for s in sections:
         out += [f"## {s.title}", ""]
@@ -85,7 +88,8 @@ def markdown(title: str, sections: list[Section]) -> str:
             if isinstance(it, Table):
                 out += [markdown_table(it), ""]
             elif isinstance(it, Figure):
-                out += [f"![{it.title}]({it.png.name})", ""]
+                link = os.path.relpath(it.png, base) if base else it.png.name
+                out += [f"![{it.title}]({link})", ""]
             else:
                 out += [("```\n" + it.body + "\n```") if it.pre else it.body, ""]
     return "\n".join(out)
@@ -146,7 +150,7 @@ def write_report(out_dir: str | Path, title: str, sections: list[Section], *, su
     out = Path(out_dir)
     h, m = out / f"{stem}.html", out / f"{stem}.md"
     atomic_write_text(h, html_page(title, sections, subtitle=subtitle))
-    atomic_write_text(m, markdown(title, sections))
+    atomic_write_text(m, markdown(title, sections, base=out))
     return h, m
 
 
