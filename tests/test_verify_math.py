@@ -15,6 +15,7 @@ from hrlaif.verify import extract_math_answer, verify_math
     ("so the result is \\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),
     ("\\boxed{\\$18.00}", "18"),
     ("It takes 3/4 of a cup", "3/4"),
+    ("He has 3 1/2 hours left", "7/2"),  # a mixed number
     ("He earns $1,000.50 per week", "1000.5"),
     ("The answer is 50%", "50%"),
     ("The temperature dropped to −5 degrees", "-5"),
@@ -47,6 +48,7 @@ def test_extract_math_answer(text, expected):
     ("The answer is 50%", "0.5", True),
     ("It is 0.333333", "1/3", True),
     ("It is 0.33", "1/3", False),
+    ("The answer is 3 1/2", "3.5", True),
     ("Janet makes 9 * 2 = $18.\n#### 18", "Janet sells 9 eggs.\n#### 18", True),  # a full solution as reference
 ])
 def test_verify_math(response, reference, correct):

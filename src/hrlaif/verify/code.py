@@ -275,11 +275,13 @@ def extract_code(completion: str) -> str:
 
 def build_program(prompt: str, completion: str, tests: str, entry_point: str, marker: str) -> str:
     """``prompt + completion + tests + check(entry_point)``, then the end-marker line.
-    A fenced completion that defines ``entry_point`` itself follows the prompt (keeping its imports)."""
+    A fenced completion is unwrapped first; a completion that defines ``entry_point`` itself at
+    column 0 follows the prompt's stub (closed with ``pass``), so the prompt's imports and helpers stay."""
     code = extract_code(completion)
-    if code is not completion and not re.search(rf"^\s*def\s+{re.escape(entry_point)}\s*\(", code, re.M):
-        code = completion  # a fence inside a plain body: keep the text as written
-    body = prompt + code if code is completion else prompt + "\n    pass\n\n" + code
+    if re.search(rf"^def\s+{re.escape(entry_point)}\s*\(", code, re.M):
+        body = prompt.rstrip("\n") + "\n    pass\n\n" + code
+    else:
+        body = prompt + code
     return (f"{body}\n\n{tests}\n\ncheck({entry_point})\n"
             f"import sys as _hrlaif_sys\n_hrlaif_sys.stdout.write('\\n{marker}\\n')\n")
 

@@ -8,7 +8,8 @@ Extraction order (the first that applies wins; within each, the *last* occurrenc
 4. the last number in the text.
 
 A number is read with its sign, currency (``$29.00`` → ``29``), thousands separators
-(``1,234`` → ``1234``), decimals, a fraction ``3/4`` and a percent sign; trailing units are
+(``1,234`` → ``1234``), decimals, a fraction ``3/4``, a mixed number ``3 1/2`` (→ ``7/2``) and a
+percent sign; trailing units are
 dropped. Two plain numbers are equal when ``|a − b| ≤ 1e-6`` (so ``0.333333`` matches ``1/3``,
 and integers match exactly); a percent ``p%`` also matches ``p/100``. Anything else (LaTeX such as
 ``\\frac{1}{2}``, ``\\sqrt{2}``, sets) goes to math-verify. math-verify's ``parse`` arms
@@ -18,6 +19,7 @@ process (its main thread) with our own timeout.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import re
 import threading
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 _INT = r"(?:\d{1,3}(?:,\d{3})+(?![\d])|\d+)"
 _NUM_RE = re.compile(
     r"(?<![\w.])(?P<sign>[-−–])?\s?(?:\\?\$|€|£|¥)?\s?"
+    r"(?:(?P<whole>\d+)[ \u00a0](?=\d+\s*/\s*\d))?"  # mixed number 3 1/2
     rf"(?P<num>{_INT}(?:\.\d+)?|\.\d+)"
     rf"(?:\s*/\s*(?P<den>{_INT}))?"
     r"(?P<pct>\s?\\?%)?")
@@ -83,9 +86,13 @@ def _format_number(m: re.Match) -> str:
         if num.startswith("."):
             num = "0" + num
     num = re.sub(r"^0+(?=\d)", "", num)
+    den = m.group("den").replace(",", "") if m.group("den") else ""
+    if m.group("whole") and den and "." not in num and int(den):
+        v = int(m.group("whole")) * int(den) + int(num)  # 3 1/2 → 7/2
+        num = str(v)
     out = ("-" if m.group("sign") else "") + num
-    if m.group("den"):
-        out += "/" + m.group("den").replace(",", "")
+    if den:
+        out += "/" + den
     if m.group("pct"):
         out += "%"
     return "0" if out in ("-0",) else out
@@ -182,6 +189,7 @@ def _math_verify_safe(gold: str, pred: str, timeout_s: float = _MATH_TIMEOUT_S) 
     with _pool_lock:
         if _pool is None:
             _pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+            atexit.register(_pool.shutdown, wait=True, cancel_futures=True)
         pool = _pool
     fut = pool.submit(_math_verify_here, gold, pred)
     try:
