@@ -80,6 +80,8 @@ def _parse_flag_value(raw: Any, tp: Any) -> Any:
         return raw
     if tp is str or (typing.get_origin(tp) is typing.Literal and all(isinstance(a, str) for a in typing.get_args(tp))):
         return raw
+    if set(typing.get_args(tp)) == {str, type(None)}:  # `str | None`: "7" stays the string "7"
+        return None if raw.strip() in ("none", "None", "null", "~") else raw
     import yaml
 
     try:

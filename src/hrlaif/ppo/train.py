@@ -1,0 +1,361 @@
+"""PPO against a (clipped) reward model with a KL penalty to the frozen SFT policy.
+
+Per update: sample one response per prompt with the KV cache (old log-probs and, for a shared
+critic, old values come from that same forward), score it with the reward model, build per-token
+rewards  r_t = −β·KL_t  (+ the RM score on the last token; a penalty when no EOS was emitted),
+GAE advantages (whitened), then several epochs of the clipped policy + clipped value loss over
+minibatches. β is fixed or adaptive. Checkpoints let a run resume exactly; NaN/inf stops it with
+the last good checkpoint kept. Runs on a CPU, and on GPUs/multiple processes through accelerate
+(``accelerate launch --multi_gpu --num_processes 2 -m hrlaif.cli ppo ...``; on a CPU
+``--multi_gpu`` just selects the multi-process launcher and gloo).
+
+Outputs in ``--output``: ``policy/`` (HF folder for ``hrlaif generate``), ``metrics.jsonl`` (one
+line per update), ``ppo_curves.png``, ``checkpoint/``, ``hrlaif_config.yaml``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from hrlaif.config import config_path_for, opt, save_config
+from hrlaif.errors import ConfigError, NonFiniteError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PPOConfig:
+    model: str = opt("smollm2-135m", "policy to train and frozen reference (alias, HF folder or GGUF)")
+    prompts: str = opt("", "Prompt JSONL/Parquet file (or a built-in prompt set name)")
+    reward_model: str | None = opt(None, "reward model folder written by `hrlaif train-rm`")
+    target_text: str | None = opt(None, "toy reward instead of an RM: 1 if a response contains this text, else 0")
+    output: str = opt("runs/ppo", "output folder (policy/, metrics.jsonl, ppo_curves.png, checkpoint/)",
+                      flags=("--out", "-o"))
+    updates: int = opt(10, "number of PPO updates (rollout + optimisation) in total")
+    batch_size: int = opt(8, "prompts (= responses) per update and process")
+    minibatches: int = opt(2, "minibatches per PPO epoch (batch_size must divide evenly)")
+    ppo_epochs: int = opt(2, "optimisation passes over each rollout batch")
+    max_new_tokens: int = opt(32, "response length limit in tokens")
+    temperature: float = opt(0.7, "sampling temperature (log-probs use the same softmax(z/T))")
+    lr: float = opt(1e-5, "Adam learning rate (constant)")
+    kl_coef: float = opt(0.05, "β, the KL penalty coefficient (initial value when adaptive)")
+    kl_estimator: Literal["k1", "k3"] = opt("k1", "per-token KL estimator in the reward: k1 = log π/π_ref, k3")
+    adaptive_kl: bool = opt(False, "adapt β towards kl_target (Ziegler et al. 2019)")
+    kl_target: float = opt(6.0, "target KL per response for the adaptive controller")
+    kl_horizon: float = opt(10000.0, "horizon (responses) of the adaptive controller")
+    gamma: float = opt(1.0, "discount γ")
+    lam: float = opt(0.95, "GAE λ")
+    clip_range: float = opt(0.2, "PPO ratio clip ε")
+    vf_clip: float | None = opt(0.2, "value clip around the old values (none: unclipped)")
+    vf_coef: float = opt(0.1, "weight of the value loss")
+    ent_coef: float = opt(0.0, "entropy bonus weight")
+    missing_eos_penalty: float | None = opt(None, "subtract this from the score of responses without EOS")
+    whiten_advantages: bool = opt(True, "normalise advantages to mean 0, std 1 per batch")
+    max_grad_norm: float = opt(1.0, "gradient norm clip")
+    critic: Literal["shared", "separate"] = opt("shared", "value head on the policy's backbone or on its own copy")
+    lora_r: int = opt(0, "LoRA rank for the policy (0: full fine-tuning); the reference is then the base model")
+    lora_alpha: int = opt(16, "LoRA alpha")
+    reuse_rollout_logprobs: bool = opt(True, "take old log-probs/values from the sampling forward (no 2nd pass)")
+    save_every: int = opt(5, "checkpoint every N updates (and at the end)")
+    resume: bool = opt(True, "continue from output/checkpoint when it exists")
+    seed: int = opt(0, "random seed (sampling, shuffling, initialisation)")
+    cpu: bool = opt(False, "force CPU even when a GPU is available")
+
+
+@dataclass
+class PPOResult:
+    output: Path
+    policy: Path
+    metrics_path: Path
+    plot: Path | None
+    metrics: list[dict] = field(default_factory=list)
+    resumed_from: int = 0
+
+
+def _fingerprint(cfg: PPOConfig) -> dict:
+    keys = ("model", "critic", "lora_r", "lora_alpha", "batch_size", "minibatches", "seed")
+    return {k: getattr(cfg, k) for k in keys}
+
+
+def _check(cfg: PPOConfig) -> None:
+    if cfg.batch_size < 1 or cfg.minibatches < 1 or cfg.batch_size % cfg.minibatches:
+        raise ConfigError(f"batch_size ({cfg.batch_size}) must be a positive multiple of minibatches ({cfg.minibatches})")
+    if cfg.updates < 1 or cfg.ppo_epochs < 1 or cfg.max_new_tokens < 1 or cfg.save_every < 1:
+        raise ConfigError("updates, ppo_epochs, max_new_tokens and save_every must be ≥ 1")
+    if not cfg.temperature > 0:
+        raise ConfigError("temperature must be > 0")
+    if not cfg.prompts:
+        raise ConfigError("no prompts: pass --prompts FILE.jsonl (Prompt records) or a prompt set name")
+
+
+def load_prompts(spec: str) -> list:
+    from hrlaif.data import Prompt, read_records
+
+    p = Path(spec)
+    if p.exists() or p.suffix in (".jsonl", ".json", ".parquet"):
+        return read_records(p, Prompt)
+    try:
+        from hrlaif.prompts import load_prompt_set  # type: ignore[import-not-found]
+    except ImportError:
+        raise ConfigError(f"prompts {spec!r}: no such file, and built-in prompt sets are unavailable") from None
+    return list(load_prompt_set(spec))
+
+
+def make_reward_fn(cfg: PPOConfig, tokenizer: Any, device: Any) -> Any:
+    from hrlaif.ppo.rollout import ContainsReward, RMReward
+
+    if cfg.reward_model and cfg.target_text:
+        raise ConfigError("pass either --reward-model or --target-text, not both")
+    if cfg.reward_model:
+        from hrlaif.rm.model import load_reward_model
+
+        return RMReward(load_reward_model(cfg.reward_model, device=device), tokenizer)
+    if cfg.target_text:
+        return ContainsReward(cfg.target_text)
+    raise ConfigError("no reward: pass --reward-model FOLDER (from `hrlaif train-rm`) or --target-text TEXT")
+
+
+def batch_indices(n: int, update: int, size: int, seed: int) -> list[int]:
+    """Prompt indices of one update: consecutive slices of per-epoch shuffles (independent of the
+    total number of updates, so a resumed run sees the same prompts)."""
+    out, perms = [], {}
+    for i in range(update * size, (update + 1) * size):
+        epoch, pos = divmod(i, n)
+        if epoch not in perms:
+            perm = list(range(n))
+            random.Random(seed * 100003 + epoch).shuffle(perm)
+            perms[epoch] = perm
+        out.append(perms[epoch][pos])
+    return out
+
+
+def build_models(cfg: PPOConfig) -> tuple[Any, Any, Any]:
+    """(actor-critic, frozen reference or None when LoRA's base serves as the reference, tokenizer)."""
+    import copy
+
+    import torch
+
+    from hrlaif.models import load_causal_lm, load_tokenizer
+    from hrlaif.ppo.critic import ActorCritic
+
+    torch.manual_seed(cfg.seed)
+    tok = load_tokenizer(cfg.model, padding_side="left")
+    policy = load_causal_lm(cfg.model)
+    ref = None
+    if cfg.lora_r > 0:
+        from peft import LoraConfig, get_peft_model
+
+        for p in policy.parameters():
+            p.requires_grad_(False)
+        critic_bb = None
+        if cfg.critic == "separate":
+            from hrlaif.ppo.critic import backbone_of
+
+            critic_bb = copy.deepcopy(backbone_of(policy))
+        policy = get_peft_model(policy, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
+                                                   task_type="CAUSAL_LM"))
+        ac = ActorCritic(policy, layout=cfg.critic, critic_backbone=critic_bb)
+    else:
+        ref = copy.deepcopy(policy)
+        for p in ref.parameters():
+            p.requires_grad_(False)
+        ac = ActorCritic(policy, layout=cfg.critic)
+    ac.temperature = cfg.temperature
+    ac.eval()  # no dropout anywhere: the first PPO ratio is exactly the rollout's
+    return ac, ref, tok
+
+
+def train_ppo(cfg: PPOConfig, *, reward_fn: Any = None, show_progress: bool = True) -> PPOResult:
+    """Run PPO as configured; returns where everything was written and the per-update metrics."""
+    _check(cfg)
+    import torch
+    from accelerate import Accelerator
+
+    from hrlaif.models import chat_prompt
+    from hrlaif.ppo import core, state
+    from hrlaif.ppo.critic import reference_logprobs
+    from hrlaif.ppo.rollout import generate_rollout
+    from hrlaif.ui import progress
+
+    # cpu=True without CUDA: under `accelerate launch --multi_gpu` this selects gloo multi-CPU
+    acc = Accelerator(cpu=cfg.cpu or not torch.cuda.is_available())
+    out = Path(cfg.output)
+    prompts = load_prompts(cfg.prompts)
+    ac, ref, tok = build_models(cfg)
+    ac.to(acc.device)
+    if ref is not None:
+        ref.to(acc.device)
+    reward_fn = reward_fn or make_reward_fn(cfg, tok, acc.device)
+    params = [p for p in ac.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
+    model, opt = acc.prepare(ac, opt)
+    ac = acc.unwrap_model(model)
+    kl_ctl = (core.AdaptiveKLController(cfg.kl_coef, cfg.kl_target, cfg.kl_horizon) if cfg.adaptive_kl
+              else core.FixedKLController(cfg.kl_coef))
+    rank, world = acc.process_index, acc.num_processes
+    torch.manual_seed(cfg.seed * 1000 + rank)  # each process samples its own responses
+
+    metrics: list[dict] = []
+    start = 0
+    ckpt = state.load_checkpoint(out, rank=rank, fingerprint=_fingerprint(cfg)) if cfg.resume else None
+    if ckpt is not None:
+        missing = set(ckpt["trainable"]) - set(ac.state_dict())
+        if missing:
+            raise ConfigError(f"checkpoint holds unknown weights: {sorted(missing)[:3]}")
+        ac.load_state_dict(ckpt["trainable"], strict=False)
+        opt.load_state_dict(ckpt["optimizer"])
+        kl_ctl.load_state_dict(ckpt["kl_ctl"])
+        metrics = [m for m in ckpt["metrics"] if m["update"] <= ckpt["update"]]
+        start = ckpt["update"]
+        if "rng" in ckpt:
+            state.set_rng_state(ckpt["rng"])
+        log.info("resumed from %s at update %d", out / state.CKPT_DIR, start)
+    if acc.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, config_path_for(out), stage="ppo")
+    last_saved = start
+
+    def checkpoint(update: int) -> None:
+        nonlocal last_saved
+        acc.wait_for_everyone()
+        state.save_checkpoint(out, rank=rank, update=update, trainable=ac.trainable_state(), optimizer=opt,
+                              kl_ctl=kl_ctl, metrics=metrics, fingerprint=_fingerprint(cfg))
+        if acc.is_main_process:
+            state.write_metrics(out, metrics)
+        last_saved = update
+
+    def nonfinite(what: str, update: int) -> NonFiniteError:
+        where = (f"last good checkpoint: {out / state.CKPT_DIR} (update {last_saved})" if last_saved
+                 else "no checkpoint was written yet")
+        return NonFiniteError(f"update {update}: {what} is NaN/inf; stopping ({where})")
+
+    def ref_logp(ids: Any, mask: Any, n: int) -> Any:
+        if ref is not None:
+            return reference_logprobs(ref, ids, mask, n, cfg.temperature)
+        with ac.policy.disable_adapter():  # LoRA: the base model *is* the SFT reference
+            return reference_logprobs(ac.policy, ids, mask, n, cfg.temperature)
+
+    mb_size = cfg.batch_size // cfg.minibatches
+    with progress(cfg.updates, "ppo", enabled=show_progress and acc.is_main_process) as bar:
+        bar.advance(start)
+        for u in range(start, cfg.updates):
+            t0 = time.perf_counter()
+            idx = batch_indices(len(prompts), u, cfg.batch_size * world, cfg.seed)
+            batch = [prompts[i] for i in idx[rank * cfg.batch_size:(rank + 1) * cfg.batch_size]]
+            messages = [[{"role": m.role, "content": m.content} for m in p.messages] for p in batch]
+            queries = [chat_prompt(tok, m) for m in messages]
+            # ---- rollout (KV cache; old log-probs and shared-critic values from the same forward)
+            value_fn = ac.values_from_hidden if (cfg.critic == "shared" and cfg.reuse_rollout_logprobs) else None
+            ro = generate_rollout(ac.policy, tok, queries, max_new_tokens=cfg.max_new_tokens,
+                                  temperature=cfg.temperature, keep_logprobs=cfg.reuse_rollout_logprobs,
+                                  value_fn=value_fn)
+            t_gen = time.perf_counter() - t0
+            ids, amask, rmask, n = ro.input_ids, ro.attention_mask, ro.response_mask, ro.n_resp
+            scores = torch.as_tensor(reward_fn(messages, ro.texts, ro), dtype=torch.float32).to(acc.device)
+            if not torch.isfinite(scores).all():
+                raise nonfinite(f"the reward of {int((~torch.isfinite(scores)).sum())}/{len(scores)} responses", u + 1)
+            if cfg.missing_eos_penalty is not None:
+                scores = torch.where(ro.has_eos, scores, scores - cfg.missing_eos_penalty)
+            with torch.no_grad():
+                ref_lp = ref_logp(ids, amask, n)
+                if not cfg.reuse_rollout_logprobs:  # the unoptimised path: one more full forward
+                    old_lp, _, old_v = ac(ids, amask, n, with_entropy=False)
+                else:
+                    old_lp = ro.logprobs
+                    old_v = ro.values if ro.values is not None else ac.critic_values(ids, amask, n)
+                old_lp, old_v = old_lp * rmask, old_v * rmask
+                kl_tok = core.kl_estimate(old_lp, ref_lp, cfg.kl_estimator) * rmask
+                rewards = core.token_rewards(scores, kl_tok, rmask, kl_ctl.value)
+                adv, ret = core.gae(rewards, old_v, rmask, gamma=cfg.gamma, lam=cfg.lam)
+                if cfg.whiten_advantages:
+                    adv = core.whiten(adv, rmask)
+            t_prep = time.perf_counter() - t0 - t_gen
+            # ---- PPO epochs over minibatches
+            stats: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "approx_kl", "clipfrac",
+                                                             "entropy", "grad_norm", "vf_clipfrac", "ratio")}
+            for _ in range(cfg.ppo_epochs):
+                perm = torch.randperm(len(batch))
+                for s in range(0, len(batch), mb_size):
+                    mb = perm[s:s + mb_size].to(acc.device)
+                    m = rmask[mb]
+                    logp, ent, v = model(ids[mb], amask[mb], n)
+                    pl = core.policy_loss(logp, old_lp[mb], adv[mb], m, clip=cfg.clip_range)
+                    vl, vcf = core.value_loss(v, old_v[mb], ret[mb], m, clip=cfg.vf_clip)
+                    ent_mean = core.masked_mean(ent, m)
+                    loss = pl.loss + cfg.vf_coef * vl - cfg.ent_coef * ent_mean
+                    if not torch.isfinite(loss):
+                        raise nonfinite("the PPO loss", u + 1)
+                    opt.zero_grad(set_to_none=True)
+                    acc.backward(loss)
+                    gn = acc.clip_grad_norm_(params, cfg.max_grad_norm)
+                    if not torch.isfinite(torch.as_tensor(gn)):
+                        raise nonfinite("the gradient norm", u + 1)
+                    opt.step()
+                    for k, val in (("policy_loss", pl.loss), ("value_loss", vl), ("approx_kl", pl.approx_kl),
+                                   ("clipfrac", pl.clipfrac), ("entropy", ent_mean), ("grad_norm", gn),
+                                   ("vf_clipfrac", vcf), ("ratio", pl.ratio_mean)):
+                        stats[k].append(float(torch.as_tensor(val).detach()))
+            seq_kl = core.masked_sum(core.kl_k1(old_lp, ref_lp), rmask, dim=1)
+            beta = kl_ctl.value
+            local = {"reward_mean": scores.mean(), "reward_sq": (scores ** 2).mean(), "kl": seq_kl.mean(),
+                     "kl_k3": core.masked_sum(core.kl_k3(old_lp, ref_lp), rmask, dim=1).mean(),
+                     "response_length": ro.lengths.mean(), "eos_frac": ro.has_eos.float().mean(),
+                     "explained_variance": torch.tensor(core.explained_variance(old_v, ret, rmask)),
+                     **{k: torch.tensor(sum(v) / len(v)) for k, v in stats.items()}}
+            g = acc.reduce(torch.stack([torch.as_tensor(x, dtype=torch.float32, device=acc.device).reshape(())
+                                        for x in local.values()]), reduction="mean")
+            agg = dict(zip(local, g.tolist()))
+            kl_ctl.update(agg["kl"], n_steps=cfg.batch_size * world)
+            dt = time.perf_counter() - t0
+            tokens = float(acc.reduce(ro.lengths.sum().to(acc.device), reduction="sum"))
+            rec = {"update": u + 1, "responses": len(batch) * world, "reward_mean": agg["reward_mean"],
+                   "reward_std": math.sqrt(max(agg.pop("reward_sq") - agg["reward_mean"] ** 2, 0.0)),
+                   **{k: v for k, v in agg.items() if k != "reward_mean"},
+                   "kl_coef": beta, "non_score_reward": -beta * agg["kl"], "tokens_per_s": tokens / dt,
+                   "step_time_s": dt, "gen_time_s": t_gen, "score_ref_time_s": t_prep,
+                   "train_time_s": dt - t_gen - t_prep, "peak_mem_mb": state.peak_memory_mb(acc.device)}
+            metrics.append(rec)
+            log.debug("update %d: %s", u + 1, rec)
+            bar.update(reward=f"{rec['reward_mean']:.3f}", kl=f"{rec['kl']:.3f}", s=f"{dt:.1f}")
+            bar.advance()
+            if (u + 1) % cfg.save_every == 0 or u + 1 == cfg.updates:
+                checkpoint(u + 1)
+    acc.wait_for_everyone()
+    policy_dir = out / state.POLICY_DIR
+    metrics_path = out / state.METRICS_FILE
+    plot = None
+    if acc.is_main_process:
+        state.export_policy(ac.policy, tok, policy_dir)
+        metrics_path = state.write_metrics(out, metrics)
+        plot = state.plot_metrics(out, metrics)
+    acc.wait_for_everyone()
+    return PPOResult(out, policy_dir, metrics_path, plot, metrics, resumed_from=start)
+
+
+def cli(cfg: PPOConfig) -> int:
+    from hrlaif.ui import print_table
+
+    res = train_ppo(cfg)
+    if not res.metrics:
+        return 0
+    import os
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    keys = ["reward_mean", "reward_std", "kl", "kl_coef", "approx_kl", "clipfrac", "entropy", "value_loss",
+            "explained_variance", "response_length", "tokens_per_s", "step_time_s", "peak_mem_mb"]
+    shown = res.metrics if len(res.metrics) <= 12 else res.metrics[:3] + res.metrics[-9:]
+    print_table("PPO updates", ["update"] + keys, [[m["update"]] + [m.get(k) for k in keys] for m in shown])
+    times = [m["step_time_s"] for m in res.metrics]
+    print(f"policy: {res.policy}  (hrlaif generate --model {res.policy})")
+    print(f"metrics: {res.metrics_path}  plot: {res.plot}  mean step time: {sum(times) / len(times):.2f} s")
+    if res.resumed_from:
+        print(f"resumed at update {res.resumed_from}")
+    return 0
+
