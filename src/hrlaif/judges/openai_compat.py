@@ -46,6 +46,7 @@ from hrlaif.judges.templates import TEMPLATE_VERSION, parse, render
 log = logging.getLogger(__name__)
 
 _RETRY_STATUS = {408, 409, 429}
+_LANE = 8  # requests in flight per HTTP connection pool
 
 
 def backoff_delay(attempt: int, base_s: float, max_s: float, rng: random.Random,
@@ -204,20 +205,33 @@ class OpenAIJudge:
                           ) -> list[JudgeResult]:
         import httpx
 
-        sem = asyncio.Semaphore(self.cfg.concurrency)
         limiter = _RateLimiter(self.cfg.rpm)
         results: list[JudgeResult | None] = [None] * len(requests)
-        limits = httpx.Limits(max_connections=self.cfg.concurrency * len(self.base_urls) + 4,
-                              max_keepalive_connections=self.cfg.concurrency * len(self.base_urls))
-        async with httpx.AsyncClient(limits=limits, timeout=self.cfg.timeout_s) as client:
+        # One small connection pool per lane of _LANE slots: httpcore scans its whole pool for every
+        # queued request, so a single pool of 64+ connections costs O(n²) CPU per round.
+        n_clients = -(-self.cfg.concurrency // _LANE)
+        per = -(-self.cfg.concurrency // n_clients)
+        limits = httpx.Limits(max_connections=per * len(self.base_urls) + 2,
+                              max_keepalive_connections=per * len(self.base_urls))
+        clients = [httpx.AsyncClient(limits=limits, timeout=self.cfg.timeout_s) for _ in range(n_clients)]
+        lanes: asyncio.Queue[int] = asyncio.Queue()
+        for k in range(self.cfg.concurrency):  # slot k uses client k % n_clients
+            lanes.put_nowait(k)
+        try:
             async def one(i: int, req: JudgeRequest) -> None:
-                async with sem:
-                    res = await self._judge_one(client, limiter, req)
+                slot = await lanes.get()  # bounds requests in flight to cfg.concurrency
+                try:
+                    res = await self._judge_one(clients[slot % n_clients], limiter, req)
+                finally:
+                    lanes.put_nowait(slot)
                 results[i] = res
                 if on_result is not None:
                     on_result(i, res)
 
             await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
+        finally:
+            for c in clients:
+                await c.aclose()
         return [r for r in results if r is not None]
 
     def _pick_url(self) -> str:
