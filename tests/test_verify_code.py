@@ -49,6 +49,10 @@ def test_limits_timeout_memory_processes():
     assert bomb.correct is False and bomb.detail["status"] == "memory"
     big = run_in_sandbox("open('big.bin', 'wb').write(b'x' * (8 * 1024 * 1024))", max_file_mb=1)
     assert big.status == "limit"
+    if ISOLATED:  # the temp dir is a capped tmpfs: many files cannot fill the disk
+        fill = run_in_sandbox("for i in range(40):\n    open(f'f{i}', 'wb').write(b'x' * (1 << 20))\n",
+                              max_disk_mb=8)
+        assert fill.status == "limit" and "No space left" in fill.stderr
     forks = run_in_sandbox("import os\nfor _ in range(100):\n    os.fork()\n", timeout_s=3, max_procs=8)
     assert forks.status != "ok" and forks.duration_s < 10
 

@@ -6,7 +6,8 @@ hex-encoded ``marshal`` dict, and ``_signal`` stands in for ``signal`` (which im
 1. enters new mount, network, IPC and PID namespaces (plus a user namespace when not root);
 2. hides a private directory that holds the interpreter (e.g. ``/root`` on pyenv installs) behind
    an empty tmpfs and binds only the interpreter's tree back, read-only;
-3. remounts every mount read-only except the sandbox's temp working dir;
+3. mounts a size-capped tmpfs on the temp working dir (the staged files copied in) and remounts
+   every other mount read-only;
 4. forks: the child is PID 1 of the new PID namespace (all its descendants die with it);
 5. applies rlimits (CPU, address space, processes, file size, open files, no core dumps);
 6. drops privileges: as root, switches to an unused uid/gid; inside a user namespace, empties the
@@ -87,7 +88,20 @@ def _enter_namespaces(cfg):
         _write("/proc/self/gid_map", f"0 {gid} 1")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     work = cfg["workdir"]
-    _mount(work, work, None, MS_BIND | MS_REC)
+    # the temp dir becomes a size-capped tmpfs (no filling the disk), holding the staged files
+    staged = {}
+    for name in os.listdir(work):
+        with open(os.path.join(work, name), "rb") as f:
+            staged[name] = f.read()
+    owner = "" if userns else f",uid={cfg['uid']},gid={cfg['uid']}"
+    _mount("tmpfs", work, "tmpfs", MS_NOSUID | MS_NODEV,
+           f"size={int(cfg['limits']['disk_mb'])}m,nr_inodes=4096,mode=700{owner}")
+    for name, data in staged.items():
+        path = os.path.join(work, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        if not userns:
+            os.chown(path, cfg["uid"], cfg["uid"])
     for hidden, keeps in cfg.get("hide", []):
         # keep the interpreter trees reachable through fds while the private dir is covered
         fds = [(os.open(k, os.O_RDONLY | os.O_DIRECTORY), k) for k in keeps]

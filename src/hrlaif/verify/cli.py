@@ -31,6 +31,7 @@ class VerifyConfig:
     memory_mb: int = opt(1024, "code: address-space limit per program, MiB")
     max_procs: int = opt(32, "code: process/thread limit per program")
     max_file_mb: int = opt(16, "code: largest file a program may write, MiB")
+    max_disk_mb: int = opt(64, "code: size of the program's temp dir (a tmpfs when isolated), MiB")
     workers: int = opt(0, "code: programs run in parallel (0 = one per CPU core)")
     allow_unisolated: bool = opt(False, "code: run without network/filesystem isolation when the OS lacks it")
     steps: bool = opt(True, "math: also recompute 'a op b = c' steps (reported as steps_wrong)")
@@ -102,12 +103,14 @@ def run_verify(cfg: VerifyConfig, *, show_progress: bool = True) -> list[dict]:
 
     if not cfg.input:
         raise ConfigError("--in is required (a cases JSONL file)")
-    if cfg.timeout_s <= 0 or cfg.memory_mb < 64 or cfg.max_procs < 1 or cfg.max_file_mb < 1 or cfg.workers < 0:
+    if (cfg.timeout_s <= 0 or cfg.memory_mb < 64 or cfg.max_procs < 1 or cfg.max_file_mb < 1
+            or cfg.max_disk_mb < 1 or cfg.workers < 0):
         raise ConfigError("sandbox limits must be positive (timeout_s > 0, memory_mb >= 64, max_procs >= 1, "
-                          "max_file_mb >= 1, workers >= 0)")
+                          "max_file_mb >= 1, max_disk_mb >= 1, workers >= 0)")
     cases = read_cases(cfg.input)
     sandbox = {"timeout_s": cfg.timeout_s, "memory_mb": cfg.memory_mb, "max_procs": cfg.max_procs,
-               "max_file_mb": cfg.max_file_mb, "allow_unisolated": cfg.allow_unisolated}
+               "max_file_mb": cfg.max_file_mb, "max_disk_mb": cfg.max_disk_mb,
+               "allow_unisolated": cfg.allow_unisolated}
     with progress(len(cases), "verify", enabled=show_progress) as bar:
         verdicts = verify_many([(p, p.metadata["response"]) for _, p in cases], workers=cfg.workers or None,
                                on_done=lambda i, v: bar.advance(), steps=cfg.steps, **sandbox)

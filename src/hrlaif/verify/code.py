@@ -114,9 +114,9 @@ def _launch_config(mode: str, workdir: str, argv: list[str], env: dict[str, str]
 
 
 def _default_limits(timeout_s: float = 5.0, memory_mb: int = 512, max_procs: int = 32,
-                    max_file_mb: int = 16, max_open_files: int = 64) -> dict:
+                    max_file_mb: int = 16, max_open_files: int = 64, max_disk_mb: int = 64) -> dict:
     return {"cpu_s": max(1, int(timeout_s + 0.999)), "memory_mb": memory_mb, "procs": max_procs,
-            "file_mb": max_file_mb, "open_files": max_open_files}
+            "file_mb": max_file_mb, "open_files": max_open_files, "disk_mb": max(max_disk_mb, max_file_mb)}
 
 
 def _make_workdir(uid: int | None) -> str:
@@ -171,11 +171,12 @@ def _scrubbed_env(workdir: str) -> dict[str, str]:
 
 
 def run_in_sandbox(program: str, *, timeout_s: float = 5.0, memory_mb: int = 512, max_procs: int = 32,
-                   max_file_mb: int = 16, max_open_files: int = 64, allow_unisolated: bool = False,
-                   files: dict[str, str] | None = None) -> SandboxResult:
+                   max_file_mb: int = 16, max_open_files: int = 64, max_disk_mb: int = 64,
+                   allow_unisolated: bool = False, files: dict[str, str] | None = None) -> SandboxResult:
     """Run ``program`` (Python source) as ``python -I main.py`` in a fresh temp dir under the
-    sandbox; ``files`` adds more files beside it. Raises ``SandboxError`` when isolation is
-    missing and ``allow_unisolated`` is False, or when the sandbox cannot start."""
+    sandbox; ``files`` adds more files beside it. Isolated, the temp dir is a tmpfs of
+    ``max_disk_mb`` MiB (4,096 files at most). Raises ``SandboxError`` when isolation is missing
+    and ``allow_unisolated`` is False, or when the sandbox cannot start."""
     iso = sandbox_isolation()
     missing = [k for k in REQUIRED_ISOLATION if k not in iso]
     if missing and not allow_unisolated:
@@ -183,7 +184,7 @@ def run_in_sandbox(program: str, *, timeout_s: float = 5.0, memory_mb: int = 512
                            "refusing to run untrusted code; pass allow_unisolated=True "
                            "(CLI: --allow-unisolated) to run it with process limits only")
     mode = "plain" if missing else "isolated"
-    limits = _default_limits(timeout_s, memory_mb, max_procs, max_file_mb, max_open_files)
+    limits = _default_limits(timeout_s, memory_mb, max_procs, max_file_mb, max_open_files, max_disk_mb)
     cfg = _launch_config(mode, "", [], {}, limits)
     work = _make_workdir(cfg["uid"] if mode == "isolated" and not cfg["userns"] else None)
     logs = tempfile.mkdtemp(prefix="hrlaif-sbx-out-")
@@ -238,7 +239,7 @@ def _status(rc: int | None, stderr: str, timed_out: bool) -> Status:
         return "ok"
     if "MemoryError" in stderr or rc == -signal.SIGSEGV and "Cannot allocate memory" in stderr:
         return "memory"
-    if rc == -signal.SIGXFSZ or "[Errno 27] File too large" in stderr:  # Python ignores SIGXFSZ
+    if rc == -signal.SIGXFSZ or "[Errno 27] File too large" in stderr or "[Errno 28] No space" in stderr:
         return "limit"
     return "failed"
 
