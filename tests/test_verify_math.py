@@ -49,6 +49,9 @@ def test_extract_math_answer(text, expected):
     ("It is 0.333333", "1/3", True),
     ("It is 0.33", "1/3", False),
     ("The answer is 3 1/2", "3.5", True),
+    ("The answer is (5, 6)", "(5,6)", True),  # a non-number reference: the whole answer is compared
+    ("The answer is (5, 7)", "(5,6)", False),
+    ("The answer is 7", "\\frac{14}{2}", True),
     ("Janet makes 9 * 2 = $18.\n#### 18", "Janet sells 9 eggs.\n#### 18", True),  # a full solution as reference
 ])
 def test_verify_math(response, reference, correct):

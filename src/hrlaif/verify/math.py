@@ -225,6 +225,9 @@ def verify_math(response: str, reference: str) -> Verdict:
         ok = any(_close(p, g) for p in pv for g in gv)
         return Verdict(ok, pred, f"{pred} {'=' if ok else '≠'} reference {gold}", "math",
                        {**detail, "method": "numeric"})
+    if gv is None and seg is not None:  # a non-number reference ("(5, 6)", "12:30"): compare the whole answer
+        whole = _clean_latex(seg[0]).strip(" *")
+        pred = whole or pred
     try:
         ok = _math_verify_safe(gold, pred)
     except TimeoutError:
