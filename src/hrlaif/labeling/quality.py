@@ -8,8 +8,8 @@ judge; human labels measure both against people.
 
 Per category and mode:
 
-* ``accuracy``         = agree / truth-strict pairs (a tie or an unranked response counts as
-                         not agreeing);
+* ``accuracy``         = (agree + ½·tie) / truth-strict pairs: a tie is a coin flip's worth
+                         (as in AlpacaEval's agreement), an unranked response counts as wrong;
 * ``accuracy_decided`` = agree / (agree + disagree) (pairs the labels order strictly);
 * judge behaviour over the pairwise calls of basic mode: ``flip_rate`` (share of both-order
   pairs whose preferred response changes with the order), ``p_prefer_first`` (share of
@@ -159,7 +159,7 @@ def _summarize(items: list[ItemEval], modes: list[str]) -> dict[str, Any]:
                     agg[k] += v
         n = sum(agg.values())
         dec = agg["agree"] + agg["disagree"]
-        out["modes"][m] = {**agg, "accuracy": agg["agree"] / n if n else None,
+        out["modes"][m] = {**agg, "accuracy": (agg["agree"] + 0.5 * agg["tie"]) / n if n else None,
                            "accuracy_decided": agg["agree"] / dec if dec else None,
                            **_per_1k(usage, sum(m in it.tiers for it in items))}
     fr, n_fr = flip_rate([o for it in items for o in it.orders])
