@@ -129,3 +129,19 @@ def test_cli_prints_table1_and_rejects_bad_input(tmp_path, data_dir, cli):
     bad.write_text(open(inp).readline() + '{"prompt_id": "x", "prompt": 3}\n')
     r = cli("label", "--in", str(bad), "--out", str(tmp_path / "l2.jsonl"), "--judge.backend", "simulated")
     assert r.returncode == 2 and "bad.jsonl:2" in r.stderr
+
+
+def test_verifier_that_cannot_run_falls_back_to_the_judge_visibly(tmp_path, data_dir):
+    broken = Prompt.simple("code-no-entry", "code", "def f(x):\n    '''return x + 1'''\n",
+                           reference="assert f(1) == 2")  # no entry_point: the code verifier cannot run
+    sets = [_one(broken, ["    return x + 1\n", "    return x\n"])] + math_sets(data_dir, 1)
+    from hrlaif.judges.testserver import JudgeTestServer
+
+    with JudgeTestServer(policy="A") as srv:  # (the simulated judge would consult the broken verifier itself)
+        judge = JudgeConfig(backend="openai", base_urls=[srv.url], model="t", logprobs=False)
+        res = label(_cfg(tmp_path, sets, compare=False, judge=judge))
+    assert res.verifier_errors == 2
+    code, math = res.rankings
+    assert code.metadata["route"] == "judge" and "verified" in code.metadata["fallback"]
+    assert all("verifier error" in d.detail["reason"] for d in code.decisions if d.kind == "verifier")
+    assert math.metadata["route"] == "verifier:math"  # the other item was still verified

@@ -108,3 +108,6 @@ def test_faults_become_recorded_failures_then_are_retried(tmp_path):
     assert res2.calls_failed == 0 and res2.rankings[2].tiers == [[2], [1], [0]]
     assert open(res2.paths["failures"]).read() == ""
     assert _stored(res.paths["store"]) == {"ok": 36}
+    con = sqlite3.connect(res.paths["store"])  # WAL: readers never block the labeling process
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    con.close()

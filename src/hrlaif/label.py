@@ -197,29 +197,44 @@ def _pair_specs(it: _Item, idx: int, judge_id: str, pairs: list[tuple[int, int]]
             for order in shown_orders(it.rs.prompt_id, i, j, both_orders=cfg.judge.both_orders, seed=cfg.judge.seed)]
 
 
-def _verify(it: _Item, cfg: LabelConfig, seen_errors: set[str]) -> int:
-    """Fill ``it.verdicts`` (and math ``it.steps``); returns the number of verifier errors."""
-    from hrlaif.verify import check_steps, verify_response
+def _verify_all(items: list[_Item], cfg: LabelConfig) -> int:
+    """Fill ``verdicts`` (and math ``steps``) of every verifiable item; returns the number of
+    verifier errors. One batch first (code runs in parallel sandboxes); when the batch cannot run
+    (a verifier error), each response is verified on its own so one bad item does not hide the
+    rest, and a response whose verifier fails is unverifiable with the reason (logged)."""
+    from hrlaif.verify import check_steps, verify_many, verify_response
     from hrlaif.verify.base import Verdict
 
     from hrlaif.labeling.routing import verifier_name
+    from hrlaif.ui import progress
 
-    name = verifier_name(it.rs)
-    if name is None:
+    todo = [it for it in items if verifier_name(it.rs) is not None]
+    pairs = [(it.rs.prompt, t) for it in todo for t in it.rs.texts]
+    if not pairs:
         return 0
-    errors, verdicts = 0, []
-    for text in it.rs.texts:
+    errors, seen = 0, set()
+    with progress(len(pairs), "verify", unit="responses") as bar:
         try:
-            verdicts.append(verify_response(it.rs.prompt, text))
-        except VerifierError as e:  # the verifier could not run: unverifiable, with the reason, and logged
-            errors += 1
-            if str(e) not in seen_errors:
-                seen_errors.add(str(e))
-                log.warning("verifier %s could not run (%s); those responses are unverifiable", name, e)
-            verdicts.append(Verdict(None, None, f"verifier error: {e}", verifier=name))
-    it.verdicts = verdicts
-    if cfg.steps and it.rs.prompt.category == "math":
-        it.steps = [check_steps(t) for t in it.rs.texts]
+            flat = verify_many(pairs, on_done=lambda i, v: bar.advance())
+        except VerifierError as e:
+            log.warning("batch verification failed (%s); verifying response by response", e)
+            flat = []
+            for prompt, text in pairs:
+                try:
+                    flat.append(verify_response(prompt, text))
+                except VerifierError as e1:  # unverifiable, with the reason, and logged once per message
+                    errors += 1
+                    if str(e1) not in seen:
+                        seen.add(str(e1))
+                        log.warning("verifier could not run (%s); those responses are unverifiable", e1)
+                    flat.append(Verdict(None, None, f"verifier error: {e1}", verifier=str(verifier_name(
+                        next(it.rs for it in todo if it.rs.prompt is prompt)))))
+    pos = 0
+    for it in todo:
+        k = len(it.rs.texts)
+        it.verdicts, pos = flat[pos:pos + k], pos + k
+        if cfg.steps and it.rs.prompt.category == "math":
+            it.steps = [check_steps(t) for t in it.rs.texts]
     return errors
 
 
@@ -297,10 +312,7 @@ def label(cfg: LabelConfig, *, judge: Any = None) -> LabelResult:
         items = [_Item(rs, set_hash(rs.prompt.messages, rs.texts)) for rs in sets]
         runner = _CallRunner(judge, store, cfg, items)
         # 1. verifiers (hybrid routing, and ground truth for the report)
-        verifier_errors, seen = 0, set()
-        if "hybrid" in modes:
-            for it in items:
-                verifier_errors += _verify(it, cfg, seen)
+        verifier_errors = _verify_all(items, cfg) if "hybrid" in modes else 0
         # 2. harm checks (hybrid harmlessness prompts)
         harm_specs: dict[int, list[CallSpec]] = {}
         if "hybrid" in modes and cfg.harm in ("both", "check"):
