@@ -185,8 +185,15 @@ def _spec(it: _Item, idx: int, judge_id: str, task: str, shown: tuple[int, ...],
           cfg: LabelConfig) -> CallSpec:
     from hrlaif.labeling.store import call_key
 
-    key = call_key(it.rs.prompt_id, it.set_hash, judge_id, task, rubric, shown, cfg.judge.show_reference)
+    key = call_key(it.rs.prompt_id, it.set_hash, judge_key(judge_id, cfg.judge), task, rubric, shown,
+                   cfg.judge.show_reference)
     return CallSpec(key, idx, task, shown, _request(it, task, shown, rubric))
+
+
+def judge_key(judge_id: str, jc: JudgeConfig) -> str:
+    """The judge part of a store key: its identity (backend, model, template version) plus the
+    settings that change its answers (temperature, token limits, logprob soft labels)."""
+    return f"{judge_id}|t={jc.temperature:g}|mt={jc.max_tokens}|ml={jc.max_length}|lp={int(jc.logprobs)}"
 
 
 def _pair_specs(it: _Item, idx: int, judge_id: str, pairs: list[tuple[int, int]], rubric: str,
