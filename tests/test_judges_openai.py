@@ -230,6 +230,16 @@ def test_api_key_never_leaks(tmp_path, monkeypatch, caplog) -> None:
     assert "HRLAIF_TEST_JUDGE_KEY" in saved  # the variable's name is saved, not its value
 
 
+def test_auth_failure_is_not_retried_and_body_not_recorded(monkeypatch) -> None:
+    secret = "sk-live-0123456789"
+    monkeypatch.setenv("HRLAIF_TEST_JUDGE_KEY", secret)
+    with JudgeTestServer() as srv:  # answers 401 with a body that echoes the key
+        srv.status_override = (401, f'{{"error": {{"message": "Incorrect API key provided: {secret}"}}}}')
+        (res,) = make_judge(_cfg(srv.url, api_key_env="HRLAIF_TEST_JUDGE_KEY")).judge_many(_reqs(1))
+    assert res.abstain and res.attempts == 1 and "HTTP 401" in res.error and "HRLAIF_TEST_JUDGE_KEY" in res.error
+    assert secret not in json.dumps(res.to_dict())
+
+
 def test_identity_and_config_errors() -> None:
     j = make_judge(_cfg("http://127.0.0.1:9/v1"))
     assert j.identity.startswith("openai:test-judge+ref#t")

@@ -240,6 +240,9 @@ class OpenAIJudge:
         self._rr += 1
         return cands[self._rr % len(cands)]
 
+    def _scrub(self, text: str) -> str:
+        return text.replace(self.__key, "***") if self.__key else text
+
     def _headers(self) -> dict[str, str]:
         h = {"Content-Type": "application/json"}
         if self.__key:
@@ -311,8 +314,10 @@ class OpenAIJudge:
         if status in _RETRY_STATUS or status >= 500:
             ra = parse_retry_after(resp.headers.get("retry-after"))
             raise _Retryable(f"HTTP {status}" + (f" (Retry-After {ra:g}s)" if ra is not None else ""), ra)
+        if status in (401, 403):  # error bodies may echo (part of) the key: never record them
+            raise _Fatal(f"HTTP {status}: authentication failed (check the key in ${self.cfg.api_key_env})")
         if status >= 400:
-            raise _Fatal(f"HTTP {status}: {resp.text[:200]!r}")
+            raise _Fatal(f"HTTP {status}: {self._scrub(resp.text[:200])!r}")
         try:
             data = resp.json()
             choice = data["choices"][0]
@@ -320,7 +325,7 @@ class OpenAIJudge:
             if not isinstance(text, str):
                 raise TypeError("content is not a string")
         except (ValueError, KeyError, IndexError, TypeError) as e:
-            raise _Retryable(f"garbage body ({type(e).__name__}): {resp.text[:80]!r}") from None
+            raise _Retryable(f"garbage body ({type(e).__name__}): {self._scrub(resp.text[:80])!r}") from None
         usage = data.get("usage") or {}
         res.prompt_tokens += int(usage.get("prompt_tokens") or 0)
         res.completion_tokens += int(usage.get("completion_tokens") or 0)

@@ -92,6 +92,7 @@ class JudgeTestServer:
         self.auth_headers: list[str | None] = []
         self.bodies: list[dict] = []
         self.in_flight = 0
+        self.status_override: tuple[int, str] | None = None  # (status, body) for every request, e.g. 401
         self.max_in_flight = 0
         self._lock = threading.Lock()
         self._httpd: _Server | None = None
@@ -252,6 +253,10 @@ def _make_handler(server: JudgeTestServer) -> type[BaseHTTPRequestHandler]:
                     server.in_flight -= 1
 
         def _answer(self, body: dict, messages: list[dict]) -> None:
+            if server.status_override is not None:
+                status, text = server.status_override
+                self._send(status, text.encode())
+                return
             fault = server.next_fault(messages)
             with server._lock:
                 server.faults_served[fault] += 1
