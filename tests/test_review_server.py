@@ -130,3 +130,14 @@ def test_token_never_logged(srv, caplog):
 def test_non_loopback_bind_needs_allow_remote(tmp_path):
     with pytest.raises(ConfigError, match="allow-remote"):
         ReviewServer(tmp_path / "r.sqlite", host="0.0.0.0")
+
+
+def test_start_is_idempotent_and_shutdown_returns(tmp_path):
+    import threading
+
+    srv = serve(tmp_path / "r.sqlite")
+    srv.start()  # a second start (e.g. `with serve(...)`) must not spawn a second serving loop
+    t = threading.Thread(target=srv.shutdown)
+    t.start()
+    t.join(timeout=20)
+    assert not t.is_alive()

@@ -119,7 +119,9 @@ class ReviewServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> "ReviewServer":
-        """Serve in a background thread (tests, notebooks)."""
+        """Serve in a background thread (tests, notebooks); a second call does nothing."""
+        if self._thread is not None:
+            return self
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="hrlaif-review", daemon=True)
         self._thread.start()
         return self
