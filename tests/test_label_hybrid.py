@@ -145,3 +145,26 @@ def test_verifier_that_cannot_run_falls_back_to_the_judge_visibly(tmp_path, data
     assert code.metadata["route"] == "judge" and "verified" in code.metadata["fallback"]
     assert all("verifier error" in d.detail["reason"] for d in code.decisions if d.kind == "verifier")
     assert math.metadata["route"] == "verifier:math"  # the other item was still verified
+
+
+def test_human_labels_are_ground_truth_and_parquet_input(tmp_path, data_dir):
+    from hrlaif.data import write_parquet
+    from hrlaif.errors import InputError
+
+    sets = math_sets(data_dir, 2) + open_sets(1)
+    inp = write_parquet(tmp_path / "rs.parquet", sets)
+    human = tmp_path / "human.jsonl"
+    # people disagree with the verifier on gsm8k-0 (they prefer the verbose wrong answer) and rank open-0
+    human.write_text('{"prompt_id": "gsm8k-0", "better": 1, "worse": 0}\n'
+                     '{"prompt_id": "open-0", "tiers": [[2], [1], [0]]}\n')
+    cfg = LabelConfig(input=str(inp), out=str(tmp_path / "l.jsonl"), judge=_sim(sim_length_bias=1.0),
+                      human_labels=str(human))
+    rep = label(cfg).report
+    m = rep["categories"]["math"]
+    assert m["truth_sources"] == {"human": 1, "verifier": 1} and m["n_truth_pairs"] == 1 + 4
+    assert m["modes"]["hybrid"]["disagree"] == 1  # hybrid ranks the verified answer first; the human did not
+    o = rep["categories"]["open_ended"]
+    assert o["n_truth_pairs"] == 3 and o["modes"]["basic"]["accuracy"] == 1.0  # length-loving judge = these humans
+    human.write_text('{"prompt_id": "open-0", "better": 7, "worse": 0}\n')
+    with pytest.raises(InputError, match="human.jsonl"):
+        label(cfg)

@@ -309,6 +309,11 @@ def label(cfg: LabelConfig, *, judge: Any = None) -> LabelResult:
     if cfg.limit > 0:
         sets = sets[: cfg.limit]
     human = quality.read_human_labels(cfg.human_labels) if cfg.human_labels else {}
+    for rs in sets:  # check human labels against the data before any judge call
+        bad = [p for p in human.get(rs.prompt_id, []) if max(p) >= len(rs.responses)]
+        if bad:
+            raise InputError(f"prompt {rs.prompt_id!r} has {len(rs.responses)} responses but a human label names "
+                             f"response {max(bad[0])}", path=cfg.human_labels, field="better/worse")
     modes = [cfg.mode] + ([{"basic": "hybrid", "hybrid": "basic"}[cfg.mode]] if cfg.compare else [])
     paths = default_paths(cfg)
     own_judge = judge is None
@@ -381,10 +386,6 @@ def _item_eval(it: _Item, n: int, modes: list[str], rankings: dict[str, list[Ran
     truth, source = None, None
     if it.rs.prompt_id in human:
         truth, source = human[it.rs.prompt_id], "human"
-        bad = [p for p in truth if max(p) >= k]
-        if bad:
-            raise InputError(f"prompt {it.rs.prompt_id!r} has {k} responses but a human label names response "
-                             f"{max(bad[0])}", field="better/worse")
     elif it.verdicts is not None:
         truth, source = quality.verifier_truth(it.verdicts), "verifier"
     ev = quality.ItemEval(category=it.rs.prompt.category, truth=truth or None, truth_source=source if truth else None)
