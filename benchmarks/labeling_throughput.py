@@ -112,6 +112,9 @@ def main() -> int:
     ap.add_argument("--smollm2-pairs", type=int, default=8)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--no-smollm2", action="store_true")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads for the local part (0 = torch's default). On a shared, oversubscribed "
+                         "machine 1 thread is far faster: OpenMP threads wait for each other at every op")
     ap.add_argument("--same-process", action="store_true", help="run the server in this process (shares the GIL)")
     args = ap.parse_args()
     if args.only in (None, "server"):
@@ -120,6 +123,9 @@ def main() -> int:
         import torch
 
         from hrlaif.models import build_tiny_model
+
+        if args.threads > 0:
+            torch.set_num_threads(args.threads)
 
         rows = []
         with tempfile.TemporaryDirectory() as tmp:

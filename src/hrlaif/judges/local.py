@@ -142,8 +142,7 @@ class LocalJudge:
                 logits = self._model(input_ids=ids, attention_mask=mask, position_ids=pos).logits[:, -1, :]
         return torch.softmax(logits.float(), dim=-1).cpu()
 
-    def _score_batch(self, reqs: list[JudgeRequest]) -> list[JudgeResult]:
-        seqs = [self._prompt_ids(r) for r in reqs]
+    def _score_batch(self, reqs: list[JudgeRequest], seqs: list[list[int]]) -> list[JudgeResult]:
         t0 = time.perf_counter()
         probs = self.next_token_probs(seqs)
         dt = (time.perf_counter() - t0) / len(reqs)
@@ -173,10 +172,9 @@ class LocalJudge:
             out.append(res)
         return out
 
-    def _generate_batch(self, reqs: list[JudgeRequest]) -> list[JudgeResult]:
+    def _generate_batch(self, reqs: list[JudgeRequest], seqs: list[list[int]]) -> list[JudgeResult]:
         import torch
 
-        seqs = [self._prompt_ids(r) for r in reqs]
         ids, mask, _ = self._batch_tensors(seqs)
         c = self.cfg
         kw: dict[str, Any] = {"max_new_tokens": c.max_tokens, "pad_token_id": self._tok.pad_token_id}
@@ -204,7 +202,8 @@ class LocalJudge:
 
     # ------------------------------------------------------------------ Judge protocol
     def judge_many(self, requests: list[JudgeRequest], *, on_result: OnResult | None = None) -> list[JudgeResult]:
-        """Batch requests by kind (scored vs generated) in input order; ``on_result`` per finished item."""
+        """Batch requests by kind (scored vs generated), similar lengths together (less padding);
+        ``on_result`` per finished item; results in input order."""
         if not requests:
             return []
         for r in requests:
@@ -214,11 +213,13 @@ class LocalJudge:
         results: list[JudgeResult | None] = [None] * len(requests)
         for kinds, fn in ((_SCORED, self._score_batch), (_GENERATED, self._generate_batch)):
             idx = [i for i, r in enumerate(requests) if r.task in kinds]
+            ids = {i: self._prompt_ids(requests[i]) for i in idx}
+            idx.sort(key=lambda i: len(ids[i]))
             bs = self.cfg.batch_size
             for k in range(0, len(idx), bs):
                 chunk = idx[k:k + bs]
                 try:
-                    batch = fn([requests[i] for i in chunk])
+                    batch = fn([requests[i] for i in chunk], [ids[i] for i in chunk])
                 except (RuntimeError, ValueError) as e:  # torch errors (OOM, shape) surface here
                     raise JudgeError(f"local judge {self.cfg.model!r} failed on a batch of {len(chunk)}: {e}") from e
                 for i, res in zip(chunk, batch):
