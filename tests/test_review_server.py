@@ -137,7 +137,7 @@ def test_start_is_idempotent_and_shutdown_returns(tmp_path):
 
     srv = serve(tmp_path / "r.sqlite")
     srv.start()  # a second start (e.g. `with serve(...)`) must not spawn a second serving loop
-    assert sum(th.name == "hrlaif-review" and th.is_alive() for th in threading.enumerate()) == 1
+    assert sum(th.name == f"hrlaif-review-{srv.port}" and th.is_alive() for th in threading.enumerate()) == 1
     t = threading.Thread(target=srv.shutdown)
     t.start()
     t.join(timeout=20)

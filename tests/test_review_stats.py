@@ -44,7 +44,8 @@ def test_fleiss_kappa_hand_example():
 
 
 def test_fleiss_equals_scott_pi_for_two_raters():
-    # two raters, 4 items: agree, agree, disagree, agree → P̄ = 3/4; p_Y = 4/8, p_N = 4/8 → P̄_e = 1/2 → κ = 1/2
+    # agree, agree, disagree, disagree → P̄ = 1/2; p_Y = p_N = 1/2 → P̄_e = 1/2 → κ = 0
+    # 6 of 8 items agree → P̄ = 3/4; 8 Y of 16 ratings → P̄_e = 1/2 → κ = 1/2
     assert stats.fleiss_kappa([["Y", "Y"], ["N", "N"], ["Y", "N"], ["Y", "N"][::-1]]) == pytest.approx(0.0)
     assert stats.fleiss_kappa([["Y", "Y"], ["N", "N"], ["Y", "N"], ["N", "N"], ["Y", "Y"], ["Y", "Y"],
                                ["N", "N"], ["N", "Y"]]) == pytest.approx(0.5)

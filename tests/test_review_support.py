@@ -90,8 +90,9 @@ def make_run(run_dir: Path, data_dir: Path, *, n_math: int = 4, n_mc: int = 3, p
         write_jsonl(run_dir / "eval" / "responses_hrlaif.jsonl", hr)
         return run_dir
     for policy, sets in (("sft", sft), ("hrlaif", hr), ("rlaif", sft)):
-        write_jsonl(run_dir / "eval" / policy / "responses_gsm8k.jsonl", [x for x in sets if x.prompt.category == "math"])
-        write_jsonl(run_dir / "eval" / policy / "responses_other.jsonl", [x for x in sets if x.prompt.category != "math"])
+        folder = run_dir / "eval" / policy
+        write_jsonl(folder / "responses_gsm8k.jsonl", [x for x in sets if x.prompt.category == "math"])
+        write_jsonl(folder / "responses_other.jsonl", [x for x in sets if x.prompt.category != "math"])
         write_jsonl(run_dir / "eval" / policy / "items_gsm8k.jsonl", [])  # not a response file: ignored
     write_jsonl(run_dir / "redteam" / "rankings.jsonl", _redteam(data_dir, 2))
     return run_dir

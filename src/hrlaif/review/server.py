@@ -122,7 +122,8 @@ class ReviewServer:
         """Serve in a background thread (tests, notebooks); a second call does nothing."""
         if self._thread is not None:
             return self
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="hrlaif-review", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name=f"hrlaif-review-{self.port}",
+                                        daemon=True)
         self._thread.start()
         return self
 

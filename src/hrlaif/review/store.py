@@ -149,8 +149,8 @@ class Store:
         new = 0
         with self._tx() as db:
             for it in items:
-                cur = db.execute("INSERT OR IGNORE INTO sat_items (key, category, prompt_id, prompt, reference, choices,"
-                                 " policy, response) VALUES (?,?,?,?,?,?,?,?)",
+                cur = db.execute("INSERT OR IGNORE INTO sat_items (key, category, prompt_id, prompt, reference,"
+                                 " choices, policy, response) VALUES (?,?,?,?,?,?,?,?)",
                                  (it.key, it.category, it.prompt_id, it.prompt, it.reference, _js(it.choices),
                                   it.policy, it.response))
                 new += cur.rowcount

@@ -148,6 +148,8 @@ def make_handler(store: Store, token: str, host: str) -> type[BaseHTTPRequestHan
                 return self._send(401, b"401: open the link with the token that `hrlaif review` printed.\n",
                                   "text/plain; charset=utf-8")
             try:
+                if url.path == "/favicon.ico":
+                    return self._send(204, b"", "image/x-icon")
                 if url.path in static:
                     body, ctype = static[url.path]
                     return self._send(200, body, ctype)
