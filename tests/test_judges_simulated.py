@@ -147,3 +147,12 @@ def test_truth_from_verifier_when_reference_given() -> None:
     assert "verifier" in res[0].rationale
     same = JudgeRequest("pairwise", conv, ["#### 68", "It is 68."], category="math", reference="68")
     assert _sim().judge_many([same])[0].preference == 0.5  # both correct: a tie
+
+
+def test_truth_from_sim_quality_survives_swaps() -> None:
+    q = {"good answer": 2.0, "bad answer": 1.0, "also good": 2.0}
+    conv = [Message("user", "q")]
+    j = _sim(sim_accuracy=1.0)
+    pairs = [["good answer", "bad answer"], ["bad answer", "good answer"], ["good answer", "also good"]]
+    ab, ba, tie = j.judge_many([JudgeRequest("pairwise", conv, p, metadata={"sim_quality": q}) for p in pairs])
+    assert (ab.preference, ba.preference, tie.preference) == (1.0, 0.0, 0.5)

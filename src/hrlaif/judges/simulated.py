@@ -23,6 +23,8 @@ equally correct) the content path answers "tie" (preference ½).
 
 Truth of a pairwise request, first found wins:
 1. ``metadata["sim_truth"]``: 0 or "A" (responses[0] better), 1 or "B", "tie";
+   then ``metadata["sim_quality"]``: {response text: score}; higher is better, equal → tie (keyed by
+   text, so it survives the label stage's order swaps and response subsets);
 2. the verifier (``hrlaif.verify.verify_response``) when the request has a reference: correct ≻
    incorrect, equal correctness → tie, undecidable → unknown;
 3. unknown (content path is a fair coin).
@@ -217,6 +219,10 @@ class SimulatedJudge:
             if truth is None:
                 raise ValueError(f"metadata sim_truth must be 0, 1, 'A', 'B' or 'tie', got {md['sim_truth']!r}")
             return truth, "metadata sim_truth"
+        q = md.get("sim_quality")
+        if isinstance(q, dict) and all(r in q for r in req.responses[:2]):
+            qa, qb = float(q[req.responses[0]]), float(q[req.responses[1]])
+            return ("tie" if qa == qb else ("A" if qa > qb else "B")), "metadata sim_quality"
         if req.reference is not None:
             ok = [self._verify(req, r) for r in req.responses[:2]]
             if ok[0] is not None and ok[1] is not None:
