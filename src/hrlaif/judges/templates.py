@@ -232,7 +232,8 @@ _VERDICT_RE = re.compile(
     r"(?:final\s+)?(?:verdict|winner|answer|better\s+response|preference|choice)\s*(?:is)?\s*[:=\-]?\s*\**\s*"
     r"(?:response\s+|assistant\s+)?\(?\[?\s*((?-i:A|B)|tie|equal|draw)\b", re.IGNORECASE)
 _IS_BETTER_RE = re.compile(r"\b(?:response\s+|assistant\s+)?\(?((?-i:A|B))\)?\s+is\s+"
-                           r"(?:clearly\s+|slightly\s+|much\s+)?(?:better|superior|preferred|preferable|more\s+helpful|more\s+harmless|the\s+better)",
+                           r"(?:clearly\s+|slightly\s+|much\s+)?"
+                           r"(?:better|superior|preferred|preferable|more\s+helpful|more\s+harmless|the\s+better)",
                            re.IGNORECASE)
 _TIE_RE = re.compile(r"\b(?:it'?s\s+a\s+tie|tie\b|equally\s+(?:good|bad|helpful|harmless)|neither\s+is\s+better|"
                      r"both\s+(?:are\s+)?equally)", re.IGNORECASE)
