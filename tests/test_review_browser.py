@@ -81,7 +81,20 @@ def test_label_with_keyboard_agreement_updates_and_export(page_srv):
         a, b = page.text_content("#resp-a"), page.text_content("#resp-b")
         category = page.text_content("#label-item-category")
         key = "t" if category == "open_ended" else ("a" if _correct(a) else "b")
+        if n_done == 0:  # a slip, then undo (u): the same pair comes back and the new judgement wins
+            prompt = page.text_content("#label-prompt")
+            page.keyboard.press({"a": "b", "b": "a", "t": "a"}[key])
+            page.wait_for_function("([sel, n]) => [...document.querySelectorAll(sel)]"
+                                   ".reduce((s, t) => s + Number(t.textContent), 0) === n",
+                                   arg=["#label-progress td.done", 1])
+            page.keyboard.press("u")
+            page.wait_for_function("([sel, v]) => document.querySelector(sel)?.textContent === v",
+                                   arg=["#label-prompt", prompt])
+            assert (page.text_content("#resp-a"), page.text_content("#resp-b")) == (a, b)  # same A/B order
         page.keyboard.press(key)
+        if n_done == 0:  # the count did not move (same pair again): wait for the next pair instead
+            page.wait_for_function("([sel, v]) => document.querySelector(sel)?.textContent !== v",
+                                   arg=["#label-prompt", prompt])
         n_done += 1
         page.wait_for_function("([sel, n]) => [...document.querySelectorAll(sel)]"
                                ".reduce((s, t) => s + Number(t.textContent), 0) === n",
@@ -120,8 +133,8 @@ def test_untrusted_html_renders_as_text_and_runs_nothing(page_srv):
     _start(page, srv, "eve")
     page.select_option("#label-category", "open_ended")
     page.wait_for_function("() => document.getElementById('label-item-category').textContent === 'open_ended'")
-    shown = page.text_content("#resp-a") + page.text_content("#resp-b")
-    assert XSS in shown  # the markup is visible, literally
+    shown = page.inner_text("#resp-a") + page.inner_text("#resp-b")  # inner_text: what is rendered
+    assert XSS in shown and page.is_visible("#resp-a") and page.is_visible("#resp-b")  # the markup, literally
     assert "<i>not italic</i>" in page.text_content("#label-prompt")
     assert page.locator("#label-item script, #label-item img, #label-item b, #label-item i").count() == 0
     assert page.evaluate("window.__pwned") is None

@@ -99,6 +99,16 @@ def test_post_needs_csrf_same_origin_and_json(srv):
     assert st == 400 and b"choice" in data
 
 
+def test_item_endpoint_for_undo_is_blind_and_validated(srv):
+    item = first_label_id(srv)
+    st, _, data = req(srv, "GET", f"/api/item?kind=label&reviewer=zed&id={item}", headers={"Cookie": cookie(srv)})
+    got = json.loads(data)["item"]
+    assert st == 200 and got["id"] == item and "ai_labels" not in got and {"a", "b"} <= set(got)
+    assert req(srv, "GET", "/api/item?kind=label&reviewer=zed&id=x", headers={"Cookie": cookie(srv)})[0] == 400
+    assert req(srv, "GET", "/api/item?kind=label&reviewer=zed&id=9999", headers={"Cookie": cookie(srv)})[0] == 400
+    assert req(srv, "GET", f"/api/item?kind=other&reviewer=zed&id={item}", headers={"Cookie": cookie(srv)})[0] == 400
+
+
 def test_host_header_must_name_this_server(srv):
     st, _, _ = req(srv, "GET", "/api/state", headers={"Host": f"evil.example:{srv.port}", "Cookie": cookie(srv)})
     assert st == 403

@@ -189,6 +189,13 @@ def test_concurrent_reviewers_lose_no_write_and_restart_keeps_all(run):
     assert db2 == db and new == {"label_items": 0, "sat_items": 0}
     after = review_results(db)
     assert after == before
+    with serve(db) as srv2:  # a restarted server sees every reviewer's progress
+        req = urllib.request.Request(srv2.origin + "/api/state?reviewer=rev5",
+                                     headers={"Authorization": f"Bearer {srv2.token}"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            state = json.loads(r.read())
+    assert sum(v["done"] for v in state["label"].values()) == len(label_ids)
+    assert sum(v["done"] for v in state["satisfaction"].values()) == len(sat_ids)
     assert after["reviewers"]["rev0"] == {"labels": len(label_ids), "satisfaction": len(sat_ids)}
     assert after["satisfaction"]["by_policy"]["sft"]["overall"]["rate"] == 1.0  # last round (r=2) satisfied
 

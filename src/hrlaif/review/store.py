@@ -186,7 +186,18 @@ class Store:
         rows = self._query(sql, args)
         if not rows:
             return None
-        row = min(rows, key=lambda r: self._order(reviewer, r["key"]))
+        return self._payload(kind, reviewer, min(rows, key=lambda r: self._order(reviewer, r["key"])))
+
+    def item(self, kind: str, reviewer: str, item_id: Any) -> dict:
+        """One item as this reviewer sees it (to judge it again: 'undo')."""
+        reviewer = check_reviewer(reviewer)
+        items_t, _ = _tables(kind)
+        rows = self._query(f"SELECT * FROM {items_t} WHERE id = ?", (_item_id(item_id),))
+        if not rows:
+            raise InputError(f"no {kind} item {item_id!r}", field="item_id")
+        return self._payload(kind, reviewer, rows[0])
+
+    def _payload(self, kind: str, reviewer: str, row: sqlite3.Row) -> dict:
         out = {"id": row["id"], "category": row["category"], "prompt": row["prompt"], "reference": row["reference"],
                "choices": json.loads(row["choices"]) if row["choices"] else None}
         if kind == "label":

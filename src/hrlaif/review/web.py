@@ -160,6 +160,13 @@ def make_handler(store: Store, token: str, host: str) -> type[BaseHTTPRequestHan
                     kind = q.get("kind", "label")
                     item = store.next_item(kind, q.get("reviewer", ""), q.get("category") or None)
                     return self._json(200, {"item": item, "progress": store.progress(kind, q.get("reviewer"))})
+                if url.path == "/api/item":
+                    try:
+                        item_id = int(q.get("id", ""))
+                    except ValueError:
+                        raise InputError("id must be an integer", field="id") from None
+                    return self._json(200, {"item": store.item(q.get("kind", "label"), q.get("reviewer", ""),
+                                                               item_id)})
                 if url.path == "/api/results":
                     from hrlaif.review.results import review_results
 

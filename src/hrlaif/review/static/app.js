@@ -4,7 +4,8 @@
 
 const CSRF = document.querySelector('meta[name="csrf-token"]').content;
 const $ = (id) => document.getElementById(id);
-const state = { view: "label", item: { label: null, satisfaction: null }, busy: false };
+const state = { view: "label", item: { label: null, satisfaction: null }, history: { label: [], satisfaction: [] },
+                busy: false };
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -85,16 +86,21 @@ async function loadNext(kind) {
   const data = await api("GET", "/api/next?" + q.toString());
   fillCategories($(k.select), data.progress);
   renderProgress($(k.progress), data.progress);
-  state.item[kind] = data.item;
-  $(k.prefix + "-item").hidden = !data.item;
-  $(k.prefix + "-done").hidden = !!data.item;
-  if (!data.item) return;
-  showText(k.prefix, data.item);
+  display(kind, data.item);
+}
+
+function display(kind, item) {
+  const k = KIND[kind];
+  state.item[kind] = item;
+  $(k.prefix + "-item").hidden = !item;
+  $(k.prefix + "-done").hidden = !!item;
+  if (!item) return;
+  showText(k.prefix, item);
   if (kind === "label") {
-    $("resp-a").textContent = data.item.a;
-    $("resp-b").textContent = data.item.b;
+    $("resp-a").textContent = item.a;
+    $("resp-b").textContent = item.b;
   } else {
-    $("sat-response").textContent = data.item.response;
+    $("sat-response").textContent = item.response;
     $("sat-reason").value = "";
   }
 }
@@ -106,6 +112,7 @@ async function submit(kind, payload) {
   try {
     const path = kind === "label" ? "/api/label" : "/api/satisfaction";
     await api("POST", path, Object.assign({ reviewer: reviewer(), item_id: item.id }, payload));
+    state.history[kind].push(item.id);
     setStatus("saved");
     await loadNext(kind);
   } catch (e) {
@@ -113,6 +120,18 @@ async function submit(kind, payload) {
   } finally {
     state.busy = false;
   }
+}
+
+// Undo: show the last item judged in this session again; judging it adds a newer row (the latest counts).
+async function undo(kind) {
+  const id = state.history[kind].pop();
+  if (id === undefined || state.busy) { setStatus("nothing to undo"); return; }
+  try {
+    const q = new URLSearchParams({ kind, reviewer: reviewer(), id: String(id) });
+    const data = await api("GET", "/api/item?" + q.toString());
+    display(kind, data.item);
+    setStatus("judge this one again");
+  } catch (e) { setStatus(e.message, true); }
 }
 
 function labelChoice(choice) { return submit("label", { choice }); }
@@ -186,10 +205,10 @@ function onKey(ev) {
   const key = ev.key.toLowerCase();
   if (state.view === "label") {
     const c = { a: "a", b: "b", t: "tie", s: "skip" }[key];
-    if (c) { ev.preventDefault(); labelChoice(c); }
+    if (c) { ev.preventDefault(); labelChoice(c); } else if (key === "u") { ev.preventDefault(); undo("label"); }
   } else if (state.view === "satisfaction") {
     const c = { y: "yes", n: "no", s: "skip" }[key];
-    if (c) { ev.preventDefault(); satChoice(c); }
+    if (c) { ev.preventDefault(); satChoice(c); } else if (key === "u") { ev.preventDefault(); undo("satisfaction"); }
   }
 }
 
