@@ -71,13 +71,16 @@ def test_baseline_from_an_eval_folder_and_response_reuse(first_run, tiny_llama, 
     before = (out / "responses_gsm8k.jsonl").stat().st_mtime_ns
     proc = run_cli("eval", "--model", str(tiny_llama), "--data-dir", str(data_dir), "--out", str(out),
                    "--limit", "3", "--toxicity-limit", "3", "--max-new-tokens", "16", "--benchmarks", "gsm8k",
-                   "--toxicity-sets", "toxigen", "--baseline-responses", str(out), "--no-satisfaction",
+                   "--toxicity-sets", "toxigen", "--baseline-responses", str(out), "--harm-source", "scorer",
                    "--judge.backend", "simulated", "--n-bootstrap", "100", timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "responses_gsm8k.jsonl").stat().st_mtime_ns == before  # reused, not regenerated
     res = json.loads((out / "eval.json").read_text())
     assert res["win_ratio"]["overall"]["win_ratio"] == 0.5 and res["win_ratio"]["overall"]["n"] == 6
-    assert res["satisfaction"] is None
+    harm = res["satisfaction"]["per_category"]["harmlessness"]
+    assert harm["source"] == ["scorer"] and harm["n"] == 3  # decided by the toxicity scorer, no judge call
+    toxic = [json.loads(x)["toxic"] for x in (out / "items_toxigen.jsonl").read_text().splitlines()]
+    assert harm["k"] == sum(t is False for t in toxic)
 
 
 def test_bad_inputs_are_config_errors_before_any_model_loads(tmp_path):

@@ -172,6 +172,7 @@ def evaluate_policy(model: Any, cfg: EvalConfig, out_dir: str | Path, *, judge: 
         timings[f"benchmark:{B.set_label(name)}"] = time.perf_counter() - t0
 
     harmless: dict[str, bool | None] = {}
+    scorer = None
     if cfg.toxicity_sets:
         t0 = time.perf_counter()
         data_dir = resolve_data_dir(cfg.data_dir, "toxicity") if cfg.toxicity_scorer == "offline" else cfg.data_dir
@@ -207,6 +208,10 @@ def evaluate_policy(model: Any, cfg: EvalConfig, out_dir: str | Path, *, judge: 
         timings[f"open:{label}"] = time.perf_counter() - t0
 
     all_sets = _unique(all_sets)
+    if cfg.harm_source == "scorer" and scorer is not None:  # open-set harmlessness prompts too
+        extra = [rs for rs in all_sets if rs.prompt.category == "harmlessness" and rs.prompt_id not in harmless]
+        for rs, sc in zip(extra, scorer.score([rs.prompt for rs in extra], [rs.responses[0].text for rs in extra])):
+            harmless[rs.prompt_id] = None if sc.toxic is None else not sc.toxic
     base_sets = _baseline_sets(cfg, baseline, all_sets, gen, out)
     if base_sets is not None:
         t0 = time.perf_counter()
@@ -219,8 +224,10 @@ def evaluate_policy(model: Any, cfg: EvalConfig, out_dir: str | Path, *, judge: 
 
     if cfg.satisfaction and all_sets:
         t0 = time.perf_counter()
-        need_judge = any(rs.prompt.category not in ("math", "multiple_choice", "code", "harmlessness")
-                         for rs in all_sets) or (cfg.harm_source == "judge" and harmless)
+        decided_here = {"math", "multiple_choice", "code"}
+        need_judge = any(rs.prompt.category not in decided_here and not (
+            rs.prompt.category == "harmlessness" and cfg.harm_source == "scorer" and rs.prompt_id in harmless)
+            for rs in all_sets)
         sat = satisfaction(all_sets, judge=lazy.get() if need_judge else None, verified=verified,
                            harmless=harmless if cfg.harm_source == "scorer" else None, **kw)
         write_jsonl(out / "items_satisfaction.jsonl", sat.pop("items"))
