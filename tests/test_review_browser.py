@@ -177,4 +177,5 @@ def test_satisfaction_rating_with_keyboard(page_srv):
     assert page.text_content("#satisfaction-table tr[data-key='hrlaif/(all)'] td:nth-child(5)") == "100.0%"
     assert page.text_content("#satisfaction-table tr[data-key='sft/(all)'] td:nth-child(5)") == "0.0%"
     assert page.text_content("#satisfaction-table tr[data-key='sft/(all)'] td:nth-child(6)").startswith("[0.0%, ")
+    assert page.text_content("#delta-table tr[data-key='hrlaif'] td:nth-child(4)") == "+100.0 pp"
     assert errors == []

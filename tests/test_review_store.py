@@ -124,6 +124,8 @@ def test_results_match_hand_computation(run):
         assert sat["hrlaif"]["overall"]["rate"] == 1.0 and sat["sft"]["overall"]["rate"] == 0.0
         assert sat["sft"]["overall"]["ci"] == list(stats.wilson_interval(0, 8))
         assert sat["hrlaif"]["categories"]["math"]["n"] == 4
+        vs = res["satisfaction"]["vs_baseline"]
+        assert vs["baseline"] == "sft" and vs["policies"]["hrlaif"] == {"n": 8, "delta": 1.0, "ci": [1.0, 1.0]}
 
 
 def test_relabel_keeps_history_but_counts_latest(run):
@@ -207,3 +209,17 @@ def test_bad_database_file_is_an_input_error(tmp_path):
         Store(bad)
     with pytest.raises(InputError, match="not found"):
         review_results(tmp_path / "missing.sqlite")
+
+
+def test_satisfaction_delta_is_paired_by_prompt():
+    from hrlaif.review.results import _vs_baseline
+
+    items = [{"id": 1, "policy": "sft", "prompt_id": "p1"}, {"id": 2, "policy": "sft", "prompt_id": "p2"},
+             {"id": 3, "policy": "hrlaif", "prompt_id": "p1"}, {"id": 4, "policy": "hrlaif", "prompt_id": "p2"},
+             {"id": 5, "policy": "hrlaif", "prompt_id": "p3"}]
+    ratings = {1: [True, False], 2: [False], 3: [True], 4: [True, True], 5: [False]}
+    d = _vs_baseline(items, ratings)["policies"]["hrlaif"]
+    assert d["n"] == 2 and d["delta"] == pytest.approx(0.75)  # (1 − .5 + 1 − 0) / 2; p3 has no baseline
+    assert 0.5 <= d["ci"][0] <= d["ci"][1] <= 1.0
+    no_sft = [{**it, "policy": "rlaif"} if it["policy"] == "sft" else it for it in items]
+    assert _vs_baseline(no_sft, ratings) == {"baseline": None, "policies": {}}

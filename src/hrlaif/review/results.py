@@ -14,6 +14,7 @@
       "satisfaction": {
         "items": int,
         "by_policy": {"<policy>": {"overall": SAT, "categories": {"<category>": SAT}}},
+        "vs_baseline": {"baseline": "<policy>"|null, "policies": {"<policy>": DELTA}},
         "inter_reviewer": INTER}
     }
     AGREE = {"n": items with a human majority and an AI label, "agree": int, "agreement": float|null,
@@ -21,6 +22,8 @@
              "kappa_ci": [lo, hi]|null (bootstrap 95 %), "human_ties": int, "no_majority": int}
     SAT   = {"n": items rated, "ratings": int, "satisfied": float (sum of item scores), "rate": float|null,
              "ci": [lo, hi]|null}
+    DELTA = {"n": prompts rated for both, "delta": float|null (mean paired score difference, policy − baseline),
+             "ci": [lo, hi]|null (bootstrap 95 % over prompts)}
     INTER = {"reviewers": int, "items_multi": items with >= 2 reviewers, "fleiss_kappa": float|null,
              "mean_pairwise_kappa": float|null, "pairs": [{"a", "b", "n", "agreement", "kappa"}]}
 
@@ -30,7 +33,9 @@ share of its reviewers who were satisfied; a policy's rate is the mean item scor
 items, with the Wilson interval of (k = Σ scores, n). With one rating per item that is the exact
 binomial setting; with several, an item score lies in [0, 1] so its variance is at most p(1 − p)
 and the interval is conservative (items, not ratings, are the unit: ratings of one item are not
-independent).
+independent). The baseline is ``sft`` when there is such a policy (else none); each other policy's
+``delta`` is the mean over shared prompts of (its item score − the baseline's), as the seed's
+Table 3 reports HRLAIF and RLAIF against M_SFT.
 """
 
 from __future__ import annotations
@@ -125,7 +130,32 @@ def _sat_results(items: list[dict], judgements: list[dict]) -> dict:
                 per_cat.setdefault(it["category"], []).append(ratings[it["id"]])
         by_policy[pol] = {"overall": _rate([r for v in per_cat.values() for r in v]),
                           "categories": {c: _rate(v) for c, v in sorted(per_cat.items())}}
-    return {"items": len(items), "by_policy": by_policy, "inter_reviewer": _inter(by_rater, ratings)}
+    return {"items": len(items), "by_policy": by_policy, "vs_baseline": _vs_baseline(items, ratings),
+            "inter_reviewer": _inter(by_rater, ratings)}
+
+
+BASELINE = "sft"
+
+
+def _vs_baseline(items: list[dict], ratings: dict[int, list[bool]]) -> dict:
+    score: dict[str, dict[str, float]] = {}
+    for it in items:
+        if it["id"] in ratings:
+            r = ratings[it["id"]]
+            score.setdefault(it["policy"], {})[it["prompt_id"]] = sum(r) / len(r)
+    policies = sorted({it["policy"] for it in items})
+    if BASELINE not in policies:
+        return {"baseline": None, "policies": {}}
+    base = score.get(BASELINE, {})
+    out = {}
+    for pol in policies:
+        if pol == BASELINE:
+            continue
+        diffs = [s - base[pid] for pid, s in sorted(score.get(pol, {}).items()) if pid in base]
+        out[pol] = {"n": len(diffs), "delta": sum(diffs) / len(diffs) if diffs else None,
+                    "ci": _pair(stats.bootstrap_ci(diffs, lambda d: sum(d) / len(d), n_boot=N_BOOT))
+                    if len(diffs) >= 2 else None}
+    return {"baseline": BASELINE, "policies": out}
 
 
 def _rate(item_ratings: list[list[bool]]) -> dict:
@@ -161,6 +191,9 @@ def results_tables(res: dict) -> list[tuple[str, list[str], list[list[Any]]]]:
     for pol, block in res["satisfaction"]["by_policy"].items():
         for cat, s in [*block["categories"].items(), ("(all)", block["overall"])]:
             sat_rows.append([pol, cat, s["n"], s["ratings"], _pct(s["rate"]), _ci(s["ci"])])
+    vs = res["satisfaction"].get("vs_baseline", {})
+    delta_rows = [[pol, vs["baseline"], d["n"], _pp(d["delta"]), _ci_pp(d["ci"])]
+                  for pol, d in vs.get("policies", {}).items()]
     inter_rows = []
     for kind in ("labels", "satisfaction"):
         i = res[kind]["inter_reviewer"]
@@ -170,6 +203,8 @@ def results_tables(res: dict) -> list[tuple[str, list[str], list[list[Any]]]]:
         ("AI-vs-human label agreement", ["source", "category", "n", "agreement", "95% CI", "kappa", "kappa 95% CI",
                                          "human ties", "no majority"], agree_rows),
         ("Satisfaction rate", ["policy", "category", "items", "ratings", "rate", "95% CI"], sat_rows),
+        ("Satisfaction vs baseline (paired by prompt)", ["policy", "baseline", "prompts", "delta", "95% CI"],
+         delta_rows),
         ("Inter-reviewer agreement", ["kind", "reviewers", "items with >=2", "Fleiss kappa", "mean pairwise kappa"],
          inter_rows),
     ]
@@ -187,6 +222,14 @@ def results_markdown(res: dict) -> str:
 
 def _pct(v: float | None) -> str:
     return "" if v is None else f"{100 * v:.1f}%"
+
+
+def _pp(v: float | None) -> str:
+    return "" if v is None else f"{100 * v:+.1f} pp"
+
+
+def _ci_pp(ci: list[float] | None) -> str:
+    return "" if ci is None else f"[{_pp(ci[0])}, {_pp(ci[1])}]"
 
 
 def _num(v: float | None) -> str:

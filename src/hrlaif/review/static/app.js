@@ -144,6 +144,7 @@ function satChoice(which) {
 function cell(tr, v, num) { tr.appendChild(el("td", v === null || v === undefined ? "" : v, num ? "num" : "")); }
 const pct = (v) => (v === null || v === undefined ? "" : (100 * v).toFixed(1) + "%");
 const num3 = (v) => (v === null || v === undefined ? "" : v.toFixed(3));
+const pp = (v) => (v === null || v === undefined ? "" : (v >= 0 ? "+" : "") + (100 * v).toFixed(1) + " pp");
 const ci = (c, f) => (c ? "[" + f(c[0]) + ", " + f(c[1]) + "]" : "");
 
 function table(id, head, rows) {
@@ -180,6 +181,10 @@ async function loadResults() {
     }
   }
   table("satisfaction-table", ["policy", "category", "items", "ratings", "rate", "95% CI"], sat);
+  const vs = res.satisfaction.vs_baseline;
+  const deltas = Object.entries(vs.policies).map(([pol, d]) => (
+    { key: pol, cells: [pol, vs.baseline, d.n, pp(d.delta), ci(d.ci, pp)] }));
+  table("delta-table", ["policy", "baseline", "prompts", "delta", "95% CI"], deltas);
   const inter = ["labels", "satisfaction"].map((k) => {
     const i = res[k].inter_reviewer;
     return { key: k, numFrom: 1, cells: [k, i.reviewers, i.items_multi, num3(i.fleiss_kappa), num3(i.mean_pairwise_kappa)] };
