@@ -81,7 +81,8 @@ class RMResult:
     truncated: int = 0
     forwards: int = 0  # training sequence forwards (all processes)
     wall_s: float = 0.0
-    epoch_s: list[float] = field(default_factory=list)
+    epoch_s: list[float] = field(default_factory=list)  # wall-clock seconds per epoch (training only)
+    epoch_cpu_s: list[float] = field(default_factory=list)  # CPU seconds of this process per epoch
     final_loss: float = float("nan")
     eval_accuracy: float | None = None
     eval_pairs: int = 0
@@ -315,7 +316,7 @@ def train_reward_model(cfg: RMConfig) -> RMResult:
     with progress(total_steps, "train-rm", enabled=main) as bar:
         bar.advance(step)
         for epoch in range(step // steps_per_epoch, cfg.epochs):
-            t_epoch = time.perf_counter()
+            t_epoch, c_epoch = time.perf_counter(), time.process_time()
             order = list(range(len(train_ex)))
             random.Random(cfg.seed * 1000 + epoch).shuffle(order)
             first = step - epoch * steps_per_epoch
@@ -361,6 +362,7 @@ def train_reward_model(cfg: RMConfig) -> RMResult:
                 log.info("stopped after %d steps (--max-steps); rerun to resume from step %d", cfg.max_steps, step)
                 break
             res.epoch_s.append(time.perf_counter() - t_epoch)
+            res.epoch_cpu_s.append(time.process_time() - c_epoch)
             ev = None
             if eval_ex:
                 ev = evaluate(acc.unwrap_model(model), eval_ex, batch_size=cfg.eval_batch_size, accelerator=acc)
