@@ -114,7 +114,7 @@ def test_killed_generate_leaves_no_half_written_output(tiny_llama, tmp_path):
     out = tmp_path / "o.jsonl"
     partial = Path(str(out) + ".partial")
     args = ["generate", "-q", "--prompts", str(prompts), "--model", str(tiny_llama), "--k", "2",
-            "--max-new-tokens", "8", "--batch-size", "8", "--out", str(out)]
+            "--max-new-tokens", "8", "--batch-size", "8", "--threads", "1", "--out", str(out)]
     proc = subprocess.Popen([sys.executable, "-m", "hrlaif.cli", *args], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, env={**os.environ, "HRLAIF_QUIET": "1"})
     deadline = time.time() + 120
