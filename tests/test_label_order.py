@@ -107,3 +107,14 @@ def test_read_human_labels(tmp_path):
     p.write_text('{"prompt_id": "a", "better": 1, "worse": 1}\n')
     with pytest.raises(InputError, match="line 1|:1:"):
         read_human_labels(p)
+
+
+def test_flipped_pair_is_tie_unless_soft_labels_requested():
+    from hrlaif.labeling.order import decide_pair
+
+    # a position-biased judge: prefers A in both orders, a little more when response 0 is A
+    tie = decide_pair(0, 1, 0.9, 0.8, both_orders=True, tie_margin=0.01)
+    assert tie.status == "tie" and tie.flip
+    soft = decide_pair(0, 1, 0.9, 0.8, both_orders=True, tie_margin=0.01, flip_is_tie=False)
+    assert soft.status == "strict" and soft.better_worse == (0, 1)
+    assert abs(soft.p - 0.55) < 1e-9  # (0.9 + (1 - 0.8)) / 2

@@ -59,6 +59,8 @@ class LabelConfig:
                                                           "check alone, or the rubric alone")
     tie_margin: float = opt(0.05, "a pair is a tie when |P(i>j) - 0.5| is below this (or its verdict flips "
                                   "with the order)")
+    flip_is_tie: bool = opt(True, "a pair whose verdict flips with the order is a tie; --no-flip-is-tie decides "
+                                  "it by the averaged probability (soft label), as plain RLAIF does")
     limit: int = opt(0, "label only the first N ResponseSets (0 = all)")
     chunk_size: int = opt(256, "requests handed to the judge at once (each result is stored as it arrives)")
     max_failed_frac: float = opt(0.0, "CLI exits 1 when more than this share of the needed judge calls failed")
@@ -268,7 +270,8 @@ def _ranking(it: _Item, mode: str, results: dict[str, Any], judge_id: str, cfg: 
     by_shown = {s.shown: results.get(s.key) for s in it.specs[mode] if s.task == "pairwise"}
     judged_groups = g.groups if not (mode == "hybrid" and _harm_only(it, cfg)) else []
     outcomes, pair_decisions = pair_outcomes(group_pairs(judged_groups), by_shown, judge=judge_id,
-                                             both_orders=cfg.judge.both_orders, tie_margin=cfg.tie_margin)
+                                             both_orders=cfg.judge.both_orders, tie_margin=cfg.tie_margin,
+                                             flip_is_tie=cfg.flip_is_tie)
     if judged_groups:
         tiers, cycle_decisions, unranked = assemble(g.groups, outcomes)
     else:  # harm check alone: the groups are the tiers

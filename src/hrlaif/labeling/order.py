@@ -67,17 +67,19 @@ class PairOutcome:
 
 
 def decide_pair(i: int, j: int, p_fwd: float | None, p_bwd: float | None, *, both_orders: bool,
-                tie_margin: float = 0.05) -> PairOutcome:
+                tie_margin: float = 0.05, flip_is_tie: bool = True) -> PairOutcome:
     """Decide one pair from its forward/backward probabilities (``None`` = call failed or
     abstained). With ``both_orders`` a missing order leaves the pair undecided (it is retried on
-    the next run) rather than deciding from one position-biased call."""
+    the next run) rather than deciding from one position-biased call. With ``flip_is_tie=False``
+    a flipped pair is decided by the averaged probability alone (Lee et al. 2023's soft label),
+    which is what plain RLAIF does with a strongly position-biased judge."""
     if both_orders and (p_fwd is None or p_bwd is None):
         return PairOutcome(i, j, "undecided", None, None, "a judge call is missing (failed or abstained)")
     p = averaged_preference(p_fwd, p_bwd)
     if p is None:
         return PairOutcome(i, j, "undecided", None, None, "no judge call succeeded")
     flip = flipped(p_fwd, p_bwd)
-    if flip:
+    if flip and flip_is_tie:
         return PairOutcome(i, j, "tie", p, True, "verdict flips with the order")
     if abs(p - 0.5) < tie_margin:
         return PairOutcome(i, j, "tie", p, flip, f"|P-0.5| < {tie_margin:g}")

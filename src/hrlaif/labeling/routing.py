@@ -145,7 +145,8 @@ def _preference(r: Any) -> float | None:
 
 
 def pair_outcomes(pairs: list[tuple[int, int]], results: dict[tuple[int, int], Any], *, judge: str,
-                  both_orders: bool, tie_margin: float) -> tuple[list[PairOutcome], list[Decision]]:
+                  both_orders: bool, tie_margin: float, flip_is_tie: bool = True
+                  ) -> tuple[list[PairOutcome], list[Decision]]:
     """Aggregate the judge results of each pair. ``results[(a, b)]`` is the result of the call
     that showed ``a`` as A and ``b`` as B (missing when not made)."""
     outcomes, decisions = [], []
@@ -153,7 +154,8 @@ def pair_outcomes(pairs: list[tuple[int, int]], results: dict[tuple[int, int], A
         fwd, bwd = results.get((i, j)), results.get((j, i))
         if not both_orders and fwd is None and bwd is None:
             continue
-        o = decide_pair(i, j, _preference(fwd), _preference(bwd), both_orders=both_orders, tie_margin=tie_margin)
+        o = decide_pair(i, j, _preference(fwd), _preference(bwd), both_orders=both_orders, tie_margin=tie_margin,
+                        flip_is_tie=flip_is_tie)
         outcomes.append(o)
         bw = o.better_worse
         label = f"{bw[0]}>{bw[1]}" if bw else o.status
