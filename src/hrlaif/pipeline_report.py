@@ -183,24 +183,15 @@ def redteam_section(P: dict[str, Path]) -> Section | None:
 
 
 def review_section(db: str) -> Section:
-    sec = Section("Human review (hrlaif review)")
+    sec = Section("Human review (hrlaif review): AI-vs-human agreement and satisfaction")
     try:
-        from hrlaif.review.results import review_results
+        from hrlaif.review.results import results_tables, review_results
 
         res = review_results(db)
+        for title, cols, rows in results_tables(res):
+            sec.items.append(Table(title, cols, rows))
     except Exception as e:  # a missing or foreign file should not sink the whole report
         sec.items.append(Text(f"could not read review results from {db}: {e}"))
-        return sec
-    agree = res.get("agreement") or {}
-    rows = [[c, v.get("n"), v.get("agreement"), v.get("kappa")] for c, v in (agree.get("per_category") or {}).items()]
-    if rows:
-        sec.items.append(Table("AI-vs-human label agreement", ["category", "n", "agreement", "Cohen's κ"], rows))
-    sat = res.get("satisfaction") or {}
-    srows = [[p, v.get("n"), v.get("rate"), v.get("ci")] for p, v in (sat.get("per_policy") or {}).items()]
-    if srows:
-        sec.items.append(Table("Human satisfaction", ["policy", "n", "rate", "CI"], srows))
-    if not rows and not srows:
-        sec.items.append(Text(json.dumps(res, indent=1)[:4000], pre=True))
     return sec
 
 
@@ -215,6 +206,8 @@ def build_report(cfg: Any, sc: Any, summary: dict, *, review_db: str | None = No
     sections += [rm_section(P), ppo_section(P, figs)]
     pol, _ = policy_section(P, figs)
     sections.append(pol)
+    if review_db is None and (out / "review" / "review.sqlite").exists():
+        review_db = str(out / "review" / "review.sqlite")  # where `hrlaif review --run-dir` keeps it
     if review_db:
         sections.append(review_section(review_db))
     timing = [[k, v["seconds"], "cached" if v["cached"] else "ran"] for k, v in summary["stages"].items()]
