@@ -200,3 +200,9 @@ def test_resumable_writer_resumes_and_drops_torn_tail(tmp_path):
                 w.write(_prompt(i))
     assert [p.id for p in read_records(out, Prompt)] == ["p0", "p1", "p2", "p3"]
     assert not partial.exists()
+
+
+def test_list_flags_take_several_values_commas_or_yaml():
+    assert resolve_config(_Cfg, _parse(["--tags", "a", "b"])).tags == ["a", "b"]
+    assert resolve_config(_Cfg, _parse(["--tags", "a,b"])).tags == ["a", "b"]
+    assert resolve_config(_Cfg, _parse(["--tags", '["x,y", "z"]'])).tags == ["x,y", "z"]

@@ -60,6 +60,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, skip: tu
         if _is_bool(tp):
             group.add_argument(*names, dest=f"cfg:{dotted}", default=argparse.SUPPRESS,
                                action=argparse.BooleanOptionalAction, help=help_text)
+        elif typing.get_origin(tp) is list:  # --rankings a.jsonl b.jsonl  (or a,b, or a YAML list)
+            group.add_argument(*names, dest=f"cfg:{dotted}", default=argparse.SUPPRESS, nargs="+",
+                               metavar=dotted.split(".")[-1].upper(), help=help_text)
         else:
             group.add_argument(*names, dest=f"cfg:{dotted}", default=argparse.SUPPRESS,
                                metavar=dotted.split(".")[-1].upper(), help=help_text)
@@ -75,7 +78,13 @@ def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
 
 
 def _parse_flag_value(raw: Any, tp: Any) -> Any:
-    """Flags arrive as strings; non-string fields are parsed as YAML scalars/lists."""
+    """Flags arrive as strings; non-string fields are parsed as YAML scalars/lists. A list flag
+    takes several values (``--x a b``), one comma-separated value (``--x a,b``) or a YAML list."""
+    if isinstance(raw, list):
+        (item,) = typing.get_args(tp) or (str,)
+        if len(raw) == 1:
+            return _parse_flag_value(raw[0], tp)
+        return [_parse_flag_value(v, item) for v in raw]
     if not isinstance(raw, str):
         return raw
     if tp is str or (typing.get_origin(tp) is typing.Literal and all(isinstance(a, str) for a in typing.get_args(tp))):
