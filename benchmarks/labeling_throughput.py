@@ -10,9 +10,11 @@ after ``--latency`` seconds; ``OpenAIJudge`` judges N requests with 1, 16 and 64
 The ideal is in_flight / latency labels/s (a server that only waits). Last line of the part:
 ``throughput_vs_ideal_at_64=X.XX``.
 
-Part 2 (local): ``LocalJudge`` scores the same pairs with batch_size 1 and ``--batch-size``
-(tiny random Llama, then SmolLM2-135M unless ``--no-smollm2``). Last line of the part:
-``local_judge_batched_speedup=X.XX`` (SmolLM2's when it ran, else the tiny model's).
+Part 2 (local): ``LocalJudge`` scores the same pairs one at a time, in batches of
+``--batch-size``, and in batches with the shared-prompt-prefix KV cache (the judge's default);
+tiny random Llama, then SmolLM2-135M unless ``--no-smollm2``. Last line of the part:
+``local_judge_batched_speedup=X.XX`` = default batched path vs one at a time (SmolLM2's when it
+ran, else the tiny model's).
 """
 
 from __future__ import annotations
@@ -59,46 +61,51 @@ def bench_server(latency: float, levels: list[int], seconds: float, same_process
             judge = make_judge(cfg)
             reqs = pairs(n)
             judge.judge_many(reqs[: min(k, 8)])  # warm up connections
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             res = judge.judge_many(reqs)
-            dt = time.perf_counter() - t0
+            dt, cpu = time.perf_counter() - t0, time.process_time() - c0
             ok = sum(r.ok for r in res)
             assert len(res) == n and sum(r.attempts for r in res) == n, "lost or repeated calls"
             rate = ok / dt
-            rows.append([k, n, ok, f"{dt:.2f}", f"{rate:.1f}", f"{ideal:.1f}", f"{rate / ideal:.2f}"])
+            rows.append([k, n, ok, f"{dt:.2f}", f"{rate:.1f}", f"{ideal:.1f}", f"{rate / ideal:.2f}",
+                         f"{cpu / n * 1000:.2f}", f"{min(ideal, n / cpu) if cpu > 0 else float('inf'):.0f}"])
             if k == 64:
                 ratio64 = rate / ideal
     where = "in this process" if same_process else "in a child process"
     print_table(f"OpenAI-compatible judge vs loopback server {where} (latency {latency * 1000:.0f} ms, "
                 f"{os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f})",
-                ["in flight", "requests", "ok", "seconds", "labels/s", "ideal labels/s", "vs ideal"], rows)
+                ["in flight", "requests", "ok", "seconds", "labels/s", "ideal labels/s", "vs ideal",
+                 "client CPU ms/label", "CPU ceiling labels/s"], rows)
     print(f"throughput_vs_ideal_at_64={ratio64:.2f}")
     return ratio64
 
 
 def bench_local(model: str, n: int, batch_size: int) -> tuple[list, float]:
+    """pairs/s of three paths on the same pairs: one at a time (no sharing), batched, and batched
+    with the shared-prefix KV cache (the judge's default)."""
     from hrlaif.judges.local import LocalJudge
 
     reqs = pairs(n)
     t0 = time.perf_counter()
-    judge = LocalJudge(JudgeConfig(backend="local", model=model, batch_size=1))
-    judge.judge_many(reqs[:1])  # load + warm up
+    base = LocalJudge(JudgeConfig(backend="local", model=model, batch_size=1), share_prefix=False)
+    base.judge_many(reqs[:1])  # load + warm up
     load_s = time.perf_counter() - t0
-    rates = {}
-    prefs = {}
-    for bs in (1, batch_size):
-        judge.cfg.batch_size = bs
+    runs = {"bs=1": (1, False), f"bs={batch_size}": (batch_size, False), f"bs={batch_size}+prefix": (batch_size, True)}
+    rates, prefs = {}, {}
+    for name, (bs, share) in runs.items():
+        judge = LocalJudge(JudgeConfig(backend="local", model=model, batch_size=bs), model=base._model,
+                           tokenizer=base._tok, share_prefix=share)
         t0 = time.perf_counter()
         res = judge.judge_many(reqs)
-        dt = time.perf_counter() - t0
-        rates[bs] = n / dt
-        prefs[bs] = [r.preference for r in res]
-    max_diff = max(abs(x - y) for x, y in zip(prefs[1], prefs[batch_size]))
-    tokens = sum(len(judge._prompt_ids(r)) for r in reqs) / n
-    speedup = rates[batch_size] / rates[1]
-    name = Path(model).name if os.sep in model else model
-    row = [name, n, f"{tokens:.0f}", f"{load_s:.1f}", f"{rates[1]:.2f}", f"{rates[batch_size]:.2f}",
-           f"{speedup:.2f}", f"{max_diff:.1e}"]
+        rates[name] = n / (time.perf_counter() - t0)
+        prefs[name] = [r.preference for r in res]
+    max_diff = max(abs(x - y) for k in prefs for x, y in zip(prefs["bs=1"], prefs[k]))
+    tokens = sum(len(base._prompt_ids(r)) for r in reqs) / n
+    names = list(runs)
+    speedup = rates[names[2]] / rates[names[0]]
+    label = Path(model).name if os.sep in model else model
+    row = [label, n, f"{tokens:.0f}", f"{load_s:.1f}"] + [f"{rates[k]:.2f}" for k in names] + [
+        f"{rates[names[1]] / rates[names[0]]:.2f}", f"{speedup:.2f}", f"{max_diff:.1e}"]
     return row, speedup
 
 
@@ -139,7 +146,8 @@ def main() -> int:
                     f"(torch {torch.__version__}, {torch.get_num_threads()} threads, "
                     f"{'cuda' if torch.cuda.is_available() else 'cpu'})",
                     ["model", "pairs", "tokens/pair", "load s", "pairs/s bs=1", f"pairs/s bs={args.batch_size}",
-                     "speedup", "max |Δp|"], rows)
+                     f"pairs/s bs={args.batch_size} + shared prefix", "batching speedup", "total speedup",
+                     "max |Δp|"], rows)
         print(f"local_judge_batched_speedup={speedup:.2f}")
     return 0
 

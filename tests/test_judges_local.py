@@ -62,10 +62,24 @@ def test_pairwise_probabilities_match_a_plain_forward(judge: LocalJudge, tiny_ll
 def test_batched_equals_unbatched(arch: str, request) -> None:
     path = request.getfixturevalue(arch)
     reqs = _pairs()
-    batched = LocalJudge(JudgeConfig(model=str(path), batch_size=4)).judge_many(reqs)
-    single = LocalJudge(JudgeConfig(model=str(path), batch_size=1)).judge_many(reqs)
-    for x, y in zip(batched, single):
+    single = LocalJudge(JudgeConfig(model=str(path), batch_size=1), share_prefix=False)
+    plain = LocalJudge(JudgeConfig(model=str(path), batch_size=4), share_prefix=False)
+    shared = LocalJudge(JudgeConfig(model=str(path), batch_size=4))  # the default: shared-prefix KV cache
+    out = [j.judge_many(reqs) for j in (single, plain, shared)]
+    assert shared._shared_len >= 16 and plain._prefix_cache is None  # the paths really differ
+    for x, y, z in zip(*out):
         assert x.preference == pytest.approx(y.preference, abs=1e-4)
+        assert x.preference == pytest.approx(z.preference, abs=1e-4)
+    # a later call reuses the cached prefix and still agrees
+    again = shared.judge_many(reqs[:1])
+    assert again[0].preference == pytest.approx(out[0][0].preference, abs=1e-4)
+
+
+def test_common_prefix_len() -> None:
+    from hrlaif.judges.local import common_prefix_len
+
+    assert common_prefix_len([[1, 2, 3], [1, 2, 4], [1, 2]]) == 2
+    assert common_prefix_len([[5], [6]]) == 0
 
 
 def test_long_inputs_truncated_from_the_left(tiny_llama) -> None:

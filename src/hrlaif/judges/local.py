@@ -15,6 +15,9 @@ P(harmful) (1 below 0.7, 2 below 0.9, else 3) and the local judge gives no harm 
 Inputs are batched (``batch_size``) with left padding and explicit position ids, so a batched
 score equals the unbatched one up to float rounding; inputs longer than ``max_length`` tokens
 are truncated from the left (the end of the prompt, where the question is asked, is kept).
+Judge prompts of one task share a long head (system prompt, rubric): when the scored prompts of
+a call share ≥ 16 leading tokens, that prefix runs once, its KV cache is copied into each batch,
+and only the suffixes run (right-padded; equal to the plain path up to float rounding, tested).
 Generation tasks (critique, revise, attack) decode greedily at temperature 0, else sample.
 """
 
@@ -33,6 +36,19 @@ log = logging.getLogger(__name__)
 
 _SCORED = ("pairwise", "harm", "satisfaction")
 _GENERATED = ("critique", "revise", "attack")
+
+
+MIN_SHARED_PREFIX = 16  # shorter common prefixes are not worth a KV cache copy
+
+
+def common_prefix_len(seqs: list[list[int]]) -> int:
+    """Length of the longest common prefix of token sequences."""
+    first, n = seqs[0], min(len(s) for s in seqs)
+    for k in range(n):
+        t = first[k]
+        if any(s[k] != t for s in seqs):
+            return k
+    return n
 
 
 def two_way(p_pos: float, p_neg: float) -> float:
@@ -54,7 +70,7 @@ class LocalJudge:
     ``model``/``tokenizer`` may be passed in to share an already loaded model."""
 
     def __init__(self, cfg: JudgeConfig | None = None, *, model: Any = None, tokenizer: Any = None,
-                 device: str | None = None):
+                 device: str | None = None, share_prefix: bool = True):
         self.cfg = cfg or JudgeConfig(backend="local")
         if self.cfg.batch_size < 1 or self.cfg.max_length < 8:
             from hrlaif.errors import ConfigError
@@ -65,6 +81,10 @@ class LocalJudge:
         self._owned = model is None  # close() only drops a model this judge loaded itself
         self._answer_ids: dict[str, list[int]] = {}
         self._keep_last = True
+        self.share_prefix = share_prefix
+        self._shared_len = 0
+        self._prefix_key: tuple[int, ...] | None = None
+        self._prefix_cache: Any = None
 
     # ------------------------------------------------------------------ loading
     def _ensure_loaded(self) -> None:
@@ -142,9 +162,67 @@ class LocalJudge:
                 logits = self._model(input_ids=ids, attention_mask=mask, position_ids=pos).logits[:, -1, :]
         return torch.softmax(logits.float(), dim=-1).cpu()
 
+    def _prefix_kv(self, prefix: list[int]) -> Any:
+        """KV cache of the shared prompt prefix (computed once, kept while it keeps matching)."""
+        import torch
+
+        key = tuple(prefix)
+        if self._prefix_key != key:
+            ids = torch.tensor([prefix], dtype=torch.long, device=self._device)
+            with torch.inference_mode():
+                out = self._model(input_ids=ids, use_cache=True)
+            cache = getattr(out, "cache", None)  # transformers ≥ 5.2x names it `cache`
+            self._prefix_cache = cache if cache is not None else out.past_key_values
+            self._prefix_key = key
+        return self._prefix_cache
+
+    def next_token_probs_shared_prefix(self, seqs: list[list[int]], prefix_len: int) -> Any:
+        """Like ``next_token_probs`` for sequences that share their first ``prefix_len`` tokens:
+        the prefix's KV cache is computed once and reused, only the suffixes run (right-padded;
+        the logits are read at each row's last real token)."""
+        import copy
+
+        import torch
+
+        suff = [s[prefix_len:] for s in seqs]
+        b, n = len(seqs), max(len(x) for x in suff)
+        pad = self._tok.pad_token_id if self._tok.pad_token_id is not None else 0
+        ids = torch.full((b, n), pad, dtype=torch.long)
+        mask = torch.zeros((b, prefix_len + n), dtype=torch.long)
+        mask[:, :prefix_len] = 1
+        for i, x in enumerate(suff):  # right padding: pads come after every real token
+            ids[i, :len(x)] = torch.tensor(x, dtype=torch.long)
+            mask[i, prefix_len:prefix_len + len(x)] = 1
+        pos = (prefix_len + torch.arange(n)).expand(b, n)
+        last = torch.tensor([[len(x) - 1] for x in suff], dtype=torch.long)
+        kv = copy.deepcopy(self._prefix_kv(seqs[0][:prefix_len]))
+        kv.batch_repeat_interleave(b)
+        dev = self._device
+        with torch.inference_mode():
+            logits = self._model(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev),
+                                 **{self._cache_kwarg(): kv}, use_cache=True,
+                                 logits_to_keep=last.to(dev)).logits[:, -1, :]
+        return torch.softmax(logits.float(), dim=-1).cpu()
+
+    def _cache_kwarg(self) -> str:
+        import inspect
+
+        params = inspect.signature(self._model.forward).parameters
+        return "cache" if "cache" in params else "past_key_values"
+
+    def _probs(self, seqs: list[list[int]]) -> Any:
+        p = self._shared_len
+        if p and self.share_prefix and all(len(s) > p for s in seqs):
+            try:
+                return self.next_token_probs_shared_prefix(seqs, p)
+            except (TypeError, AttributeError, ValueError) as e:  # a model without cache/position support
+                log.info("shared-prefix scoring unavailable for %s (%s); scoring full prompts", self.cfg.model, e)
+                self.share_prefix = False
+        return self.next_token_probs(seqs)
+
     def _score_batch(self, reqs: list[JudgeRequest], seqs: list[list[int]]) -> list[JudgeResult]:
         t0 = time.perf_counter()
-        probs = self.next_token_probs(seqs)
+        probs = self._probs(seqs)
         dt = (time.perf_counter() - t0) / len(reqs)
         out = []
         for r, s, p in zip(reqs, seqs, probs):
@@ -200,6 +278,20 @@ class LocalJudge:
             out.append(res)
         return out
 
+    def _shared_prefix_len(self, seqs: list[list[int]]) -> int:
+        """Tokens every scored prompt of this call starts with (0 if too few to be worth a cache).
+        A cached prefix from an earlier call is reused while all prompts still start with it."""
+        if not seqs:
+            return 0
+        if self._prefix_key and all(len(s) > len(self._prefix_key) and tuple(s[:len(self._prefix_key)])
+                                    == self._prefix_key for s in seqs):
+            return len(self._prefix_key)
+        if len(seqs) < 2:
+            return 0
+        n = common_prefix_len(seqs)
+        n = min(n, min(len(s) for s in seqs) - 1)
+        return n if n >= MIN_SHARED_PREFIX else 0
+
     # ------------------------------------------------------------------ Judge protocol
     def judge_many(self, requests: list[JudgeRequest], *, on_result: OnResult | None = None) -> list[JudgeResult]:
         """Batch requests by kind (scored vs generated), similar lengths together (less padding);
@@ -215,6 +307,8 @@ class LocalJudge:
             idx = [i for i, r in enumerate(requests) if r.task in kinds]
             ids = {i: self._prompt_ids(requests[i]) for i in idx}
             idx.sort(key=lambda i: len(ids[i]))
+            if kinds == _SCORED:
+                self._shared_len = self._shared_prefix_len([ids[i] for i in idx])
             bs = self.cfg.batch_size
             for k in range(0, len(idx), bs):
                 chunk = idx[k:k + bs]
