@@ -12,6 +12,18 @@ from hrlaif.judges.local import LocalJudge, severity_from_p, two_way
 from hrlaif.judges.templates import render
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """Tiny models gain nothing from 2 threads, and on the shared, oversubscribed CI machine
+    OpenMP threads waiting for each other make every op ~25 ms. Restored afterwards."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _pairs() -> list[JudgeRequest]:
     qs = [("What is 23+45?", "68", "Let me think step by step. 23 plus 45 is 78, so the answer is 78."),
           ("Is 7 prime?", "Yes.", "No, 7 has many divisors.")]
