@@ -56,10 +56,26 @@ def test_sample_next_greedy_and_empirical_distribution():
     row = logits[:1]
     draws = [sample_next(row, temperature=1.0, top_p=1.0, generators=gen).item() for _ in range(3000)]
     freq = [draws.count(v) / len(draws) for v in range(3)]
-    for f, p in zip(freq, [0.6, 0.3, 0.1]):  # Gumbel-max draws follow softmax(logits)
+    for f, p in zip(freq, [0.6, 0.3, 0.1]):  # inverse-CDF draws follow softmax(logits)
         assert abs(f - p) < 4 * math.sqrt(p * (1 - p) / len(draws))
     draws = [sample_next(row, temperature=1.0, top_p=0.7, generators=gen).item() for _ in range(500)]
     assert set(draws) == {0, 1}  # token 2 is outside the 0.7 nucleus
+
+
+def test_sample_next_nucleus_matches_top_p_filter_on_a_flat_distribution():
+    """A flat distribution puts the 0.9 nucleus beyond the top-k shortcut: the full-sort path
+    must draw only from the nucleus ``top_p_filter`` defines, and reach its far end."""
+    import torch
+
+    from hrlaif.sampling import NUCLEUS_TOPK
+
+    v = 4 * NUCLEUS_TOPK
+    logits = torch.linspace(1.0, 0.0, v).unsqueeze(0)
+    nucleus = torch.isfinite(top_p_filter(logits, 0.9))[0]
+    assert NUCLEUS_TOPK < int(nucleus.sum()) < v
+    gen = [torch.Generator().manual_seed(1)]
+    draws = {sample_next(logits, temperature=1.0, top_p=0.9, generators=gen).item() for _ in range(400)}
+    assert all(nucleus[t] for t in draws) and max(draws) > NUCLEUS_TOPK
 
 
 def test_row_seed_is_stable_and_distinct():

@@ -32,6 +32,8 @@ from hrlaif.errors import ModelError
 
 log = logging.getLogger(__name__)
 
+NUCLEUS_TOPK = 256  # candidates examined before falling back to a full sort (see sample_next)
+
 PromptInput = Sequence[Message] | Sequence[dict] | str
 """A chat (list of ``Message`` or ``{"role", "content"}`` dicts; the chat template is applied) or
 a raw string (used verbatim: for base models and continuation prompts such as ToxiGen's)."""
@@ -67,22 +69,33 @@ def top_p_filter(logits: Any, top_p: float) -> Any:
 
 
 def sample_next(logits: Any, *, temperature: float, top_p: float, generators: Sequence[Any] | None) -> Any:
-    """Next token per row. ``temperature == 0``: greedy, ``argmax_v logits``. Otherwise
-    Gumbel-max sampling from ``softmax(top_p_filter(logits / T))``:
-    ``argmax_v (z_v - log(-log u_v))`` with ``u_v ~ U(0,1)`` drawn from row ``b``'s own generator,
-    which is an exact draw from the categorical distribution. ``logits``: (B, V) → (B,)."""
+    """Next token per row. ``temperature == 0``: greedy, ``argmax_v logits``. Otherwise an
+    inverse-CDF draw from the nucleus distribution ``q = softmax(top_p_filter(logits / T))``:
+    with one ``u ~ U(0,1)`` per row (from row ``b``'s own generator) and ``F`` the cumulative sum
+    of ``q`` (tokens sorted by probability when ``top_p < 1``), the token is the first ``v`` with
+    ``F_v > u * F_V``, which is an exact categorical draw. ``logits``: (B, V) → (B,)."""
     import torch
 
     if temperature == 0:
         return torch.argmax(logits, dim=-1)
-    z = top_p_filter(logits.float() / temperature, top_p)
-    b, v = z.shape
+    z = logits.float() / temperature
+    b = z.shape[0]
     if generators is None:
-        u = torch.rand((b, v), device=z.device)
+        u = torch.rand((b, 1), device=z.device)
     else:
-        u = torch.stack([torch.rand(v, generator=g, device=z.device) for g in generators])
-    gumbel = -torch.log(-torch.log(u.clamp(min=1e-20, max=1 - 1e-7)))
-    return torch.argmax(z + gumbel, dim=-1)
+        u = torch.cat([torch.rand(1, generator=g, device=z.device) for g in generators]).unsqueeze(1)
+    probs = torch.softmax(z, dim=-1)
+    order = None
+    if top_p < 1.0:  # nucleus in sorted order: keep token i iff the mass before it is < top_p
+        # the nucleus usually lies in the top few hundred tokens: a partial top-k is much cheaper
+        # than a full sort, and exact whenever the top-k mass reaches top_p in every row
+        probs_s, order = torch.topk(probs, min(NUCLEUS_TOPK, probs.shape[1]), dim=-1)
+        if bool((probs_s.sum(-1) < top_p).any()):
+            probs_s, order = torch.sort(probs, dim=-1, descending=True)
+        probs = probs_s.masked_fill(torch.cumsum(probs_s, dim=-1) - probs_s >= top_p, 0.0)
+    cdf = torch.cumsum(probs, dim=-1)
+    pick = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp(max=probs.shape[1] - 1)
+    return (pick if order is None else order.gather(1, pick)).squeeze(1)
 
 
 # --------------------------------------------------------------------------- the sampler
