@@ -9,7 +9,7 @@ from hrlaif.data import Message
 from hrlaif.judges.base import Judge, JudgeRequest
 from hrlaif.judges.config import JudgeConfig, make_judge
 from hrlaif.judges.local import LocalJudge, severity_from_p, two_way
-from hrlaif.judges.templates import render
+from hrlaif.judges.templates import DIRECT_ANSWER_PREFIX, TEMPLATE_VERSION, render
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -51,14 +51,15 @@ def test_pairwise_probabilities_match_a_plain_forward(judge: LocalJudge, tiny_ll
 
     reqs = _pairs()
     res = judge.judge_many(reqs)
-    assert len(res) == len(reqs) and judge.identity == f"local:{tiny_llama}#t1"
+    assert len(res) == len(reqs) and judge.identity == f"local:{tiny_llama}#{TEMPLATE_VERSION}"
     tok = AutoTokenizer.from_pretrained(tiny_llama)
     model = AutoModelForCausalLM.from_pretrained(tiny_llama).eval()
     a, b = tok.encode("A", add_special_tokens=False), tok.encode("B", add_special_tokens=False)
     assert len(a) == len(b) == 1
     for req, r in zip(reqs, res):
         assert r.ok and 0.0 <= r.preference <= 1.0 and r.prompt_tokens > 0
-        ids = tok(chat_prompt(tok, render(req, style="direct")), return_tensors="pt", add_special_tokens=False)
+        text = chat_prompt(tok, render(req, style="direct")) + DIRECT_ANSWER_PREFIX
+        ids = tok(text, return_tensors="pt", add_special_tokens=False)
         with torch.no_grad():
             p = torch.softmax(model(**ids).logits[0, -1], -1)
         pa = p[a[0]] + (p[tok.encode(" A", add_special_tokens=False)[0]]

@@ -1,7 +1,8 @@
 """``LocalJudge``: any Hugging Face causal LM as a judge (SmolLM2-135M-Instruct by default).
 
 Scoring tasks read the verdict from next-token probabilities after the rendered prompt
-(``templates.render(..., style="direct")`` + the chat template's assistant turn):
+(``templates.render(..., style="direct")`` + the chat template's assistant turn +
+``DIRECT_ANSWER_PREFIX``):
 
     pairwise:      P(A ≻ B) = p("A") / (p("A") + p("B"))
     harm:          P(harmful) = p("yes") / (p("yes") + p("no")); harmful = P(harmful) > 0.5
@@ -30,7 +31,7 @@ from typing import Any
 from hrlaif.errors import JudgeError, JudgeParseError, ModelError
 from hrlaif.judges.base import JudgeRequest, JudgeResult, OnResult
 from hrlaif.judges.config import JudgeConfig
-from hrlaif.judges.templates import TEMPLATE_VERSION, parse_generation, render
+from hrlaif.judges.templates import DIRECT_ANSWER_PREFIX, TEMPLATE_VERSION, parse_generation, render
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,8 @@ class LocalJudge:
         from hrlaif.models import chat_prompt
 
         text = chat_prompt(self._tok, render(req, show_reference=self.cfg.show_reference, style="direct"))
+        if req.task in _SCORED:
+            text += DIRECT_ANSWER_PREFIX
         ids = self._tok.encode(text, add_special_tokens=False)
         if len(ids) > self.cfg.max_length:
             ids = ids[-self.cfg.max_length:]
