@@ -222,7 +222,8 @@ def test_parquet_output(tiny_gpt2, tmp_path):
 @pytest.mark.parametrize("flag,value,msg", [("--k", "0", "option 'k'"), ("--top-p", "1.5", "option 'top_p'"),
                                             ("--out", "x.txt", "option 'out'")])
 def test_bad_options_exit_2(cli, flag, value, msg, tmp_path):
-    r = cli("generate", "--prompts", "demo", flag, value, *([] if flag == "--out" else ["--out", str(tmp_path / "o.jsonl")]))
+    out = [] if flag == "--out" else ["--out", str(tmp_path / "o.jsonl")]
+    r = cli("generate", "--prompts", "demo", flag, value, *out)
     assert r.returncode == 2 and msg in r.stderr
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 from hrlaif.data import Message, Response
-from hrlaif.errors import ModelError
+from hrlaif.errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -197,12 +197,13 @@ class Sampler:
         from hrlaif.ui import progress as progress_bar
 
         if k < 1 or batch_size < 1 or max_new_tokens < 1:
-            raise ValueError("k, batch_size and max_new_tokens must be >= 1")
+            raise ConfigError(f"k, batch_size and max_new_tokens must be >= 1 "
+                              f"(got {k}, {batch_size}, {max_new_tokens})")
         if temperature < 0 or not 0 < top_p <= 1:
-            raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1 (got {temperature}, {top_p})")
+            raise ConfigError(f"need temperature >= 0 and 0 < top_p <= 1 (got {temperature}, {top_p})")
         keys = [str(i) for i in range(len(messages_list))] if keys is None else [str(x) for x in keys]
         if len(keys) != len(messages_list):
-            raise ValueError("keys must have one entry per prompt")
+            raise ConfigError(f"keys must have one entry per prompt ({len(keys)} keys, {len(messages_list)} prompts)")
         t0 = time.perf_counter()
         encoded = [self._encode(self.render(m), max_new_tokens) for m in messages_list]
         order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i]), i))
