@@ -252,3 +252,25 @@ def test_identity_and_config_errors() -> None:
 def test_unreachable_endpoint_abstains() -> None:
     (res,) = make_judge(_cfg("http://127.0.0.1:9/v1", max_retries=1)).judge_many(_reqs(1))
     assert res.abstain and "transport error" in res.error and len(res.retried) == 1
+
+
+def test_standalone_server_entry_point() -> None:
+    """``python -m hrlaif.judges.testserver`` serves until SIGTERM and reports what it served."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:  # a free loopback port
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "hrlaif.judges.testserver", "--port", str(port), "--policy", "B"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert "judge test server at" in proc.stdout.readline()
+        (res,) = make_judge(_cfg(f"http://127.0.0.1:{port}/v1")).judge_many(_reqs(1))
+        assert res.ok and res.preference == 0.0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    assert "served 1 completions" in out

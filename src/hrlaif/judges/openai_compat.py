@@ -155,7 +155,7 @@ class OpenAIJudge:
         self.identity = f"openai:{cfg.model}{'+ref' if cfg.show_reference else ''}#{TEMPLATE_VERSION}"
         key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
         if not key:
-            log.info("no API key in $%s; sending requests without an Authorization header", cfg.api_key_env)
+            log.debug("no API key in $%s; sending requests without an Authorization header", cfg.api_key_env)
         self.__key = key  # only ever used for the Authorization header
         self._rng = random.Random(cfg.seed)
         self._use_logprobs = cfg.logprobs

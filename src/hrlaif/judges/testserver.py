@@ -77,7 +77,7 @@ class JudgeTestServer:
                  latency_s: float = 0.0, logprobs: bool = False, confidence: float = 0.8,
                  script: list[str] | None = None, rules: list[tuple[str, str]] | None = None,
                  retry_after: float | str = 1, hang_s: float = 5.0, model: str = "test-judge",
-                 rationale: str = "Both responses were considered."):
+                 rationale: str = "Both responses were considered.", port: int = 0):
         for f in list(script or []) + [f for _, f in (rules or [])]:
             if f not in FAULTS:
                 raise ValueError(f"unknown fault {f!r}; known: {', '.join(FAULTS)}")
@@ -86,7 +86,7 @@ class JudgeTestServer:
         self.script = list(script or [])
         self.rules = list(rules or [])
         self.retry_after, self.hang_s = retry_after, hang_s
-        self.model, self.rationale = model, rationale
+        self.model, self.rationale, self._port = model, rationale, port
         self.counts: Counter[str] = Counter()
         self.faults_served: Counter[str] = Counter()
         self.auth_headers: list[str | None] = []
@@ -111,7 +111,7 @@ class JudgeTestServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> "JudgeTestServer":
-        self._httpd = _Server(("127.0.0.1", 0), _make_handler(self))
+        self._httpd = _Server(("127.0.0.1", self._port), _make_handler(self))
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"judge-testserver-{self.port}", daemon=True)
         self._thread.start()
@@ -345,3 +345,39 @@ class JudgeTestServerProcess:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hrlaif.judges.testserver --port 8765``: serve until Ctrl-C (manual checks, demos)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="OpenAI-compatible judge test server on 127.0.0.1 (a fake judge: "
+                                             "its verdicts follow --policy, not a model)")
+    ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--policy", default="prefer_reference",
+                    choices=["A", "B", "tie", "prefer_longer", "prefer_reference"])
+    ap.add_argument("--latency", type=float, default=0.0, help="seconds per call")
+    ap.add_argument("--logprobs", action="store_true", help="return token logprobs when asked")
+    ap.add_argument("--script", default="", help="comma-separated faults for the first calls, e.g. 429,500,garbage")
+    args = ap.parse_args(argv)
+    script = [f for f in args.script.split(",") if f]
+    import signal
+
+    def _stop(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    with JudgeTestServer(port=args.port, policy=args.policy, latency_s=args.latency, logprobs=args.logprobs,
+                         script=script) as srv:
+        print(f"judge test server at {srv.url} (policy {args.policy}); Ctrl-C to stop", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        print(f"served {srv.completions} completions; faults {dict(srv.faults_served)}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
