@@ -5,7 +5,8 @@ train/held-out split, same token ids, same tiny Llama backbone and head initiali
 same number of optimizer steps) at K=4 and K=8, it measures per method:
 
 * sequence forwards per training prompt per epoch,
-* wall-clock seconds per epoch (training only: no model loading, no evaluation),
+* wall-clock (and CPU) seconds per epoch, training only: no model loading, no evaluation; hrlaif
+  reports the median epoch, TRL (one ``train()`` call) the mean; an untimed warm-up run goes first,
 * held-out pairwise accuracy (all three scored by the same function on the same examples).
 
 Methods: (a) ``hrlaif train-rm`` K-wise; (b) ``hrlaif train-rm --pairwise`` (each strict pair
@@ -23,6 +24,7 @@ import argparse
 import contextlib
 import logging
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -49,7 +51,7 @@ def run_hrlaif(rank_file: Path, model: str, out: Path, args: argparse.Namespace,
                                       eval_fraction=args.eval_fraction, pairwise=pairwise, seed=args.seed))
     res = train_reward_model(cfg)
     return {"forwards_per_prompt": res.forwards / (res.train_prompts * res.epochs),
-            "epoch_s": sum(res.epoch_s) / len(res.epoch_s), "epoch_cpu_s": sum(res.epoch_cpu_s) / len(res.epoch_cpu_s),
+            "epoch_s": statistics.median(res.epoch_s), "epoch_cpu_s": statistics.median(res.epoch_cpu_s),
             "accuracy": res.eval_accuracy}
 
 
@@ -77,8 +79,12 @@ def run_trl(rank_file: Path, model: str, out: Path, args: argparse.Namespace) ->
                         dataloader_drop_last=False)
     trainer = RewardTrainer(model=rm.backbone, args=conf, train_dataset=Dataset.from_list(rows),
                             processing_class=rm.tokenizer)
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    for cb in (PrinterCallback, ProgressCallback):  # TRL would print its metrics dict on stdout
+        trainer.remove_callback(cb)
     t, c = time.perf_counter(), time.process_time()
-    with contextlib.redirect_stdout(sys.stderr):  # TRL prints its metrics dict
+    with contextlib.redirect_stdout(sys.stderr):
         trainer.train()
     wall, cpu = time.perf_counter() - t, time.process_time() - c
     ev = evaluate(rm, encode_rankings(eval_r, rm.tokenizer, args.max_length))
@@ -111,6 +117,11 @@ def main() -> int:
     model = resolve_model(args.model).path
     rows, speedups = [], {}
     with tempfile.TemporaryDirectory(prefix="rm-bench-") as tmp:
+        # Warm-up (untimed): the first training run in a process pays one-off costs (thread pools,
+        # allocator, kernel selection) that would otherwise land on whichever method runs first.
+        warm = Path(tmp) / "warmup.jsonl"
+        write_records(warm, synthetic_rankings(DATA, n=12, k=4, seed=args.seed + 1))
+        run_hrlaif(warm, model, Path(tmp) / "warm", argparse.Namespace(**{**vars(args), "epochs": 1}), pairwise=False)
         for k in (4, 8):
             f = Path(tmp) / f"rankings_k{k}.jsonl"
             write_records(f, synthetic_rankings(DATA, n=args.prompts, k=k, seed=args.seed))

@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 
 from hrlaif.config import build_config, load_yaml
 from hrlaif.data import write_records
+from hrlaif.errors import ConfigError
 from hrlaif.rm.synthetic import synthetic_rankings
 from hrlaif.rm.train import RMConfig, train_reward_model
 from tests.conftest import REPO, run_cli
@@ -88,6 +89,8 @@ def test_resume_equals_uninterrupted(small, tiny_llama, tmp_path):
     full = train_reward_model(_cfg(small, tiny_llama, tmp_path / "full", **kw))
     part = train_reward_model(_cfg(small, tiny_llama, tmp_path / "part", max_steps=4, **kw))
     assert not part.finished and part.steps == 4 and (tmp_path / "part" / "checkpoints" / "step-4").is_dir()
+    with pytest.raises(ConfigError, match="no-resume"):  # a checkpoint of another data order is refused
+        train_reward_model(_cfg(small, tiny_llama, tmp_path / "part", **{**kw, "warmup_steps": 2}, batch_size=4))
     rest = train_reward_model(_cfg(small, tiny_llama, tmp_path / "part", **kw))
     assert rest.resumed_from == 4 and rest.finished and rest.steps == full.steps == 6
     assert _max_diff(_weights(tmp_path / "full"), _weights(tmp_path / "part")) < 1e-6

@@ -61,6 +61,10 @@ class RewardModel(nn.Module):
         base, head = self._parts()
         rows = torch.arange(input_ids.shape[0], device=input_ids.device)
         if base is None or head is None:  # not a decoder with a `score` head: use HF's own pooling
+            if not getattr(self, "_warned_pooling", False):
+                log.warning("%s has no `score` head: using its own pooling, not the last attended token",
+                            type(self.backbone).__name__)
+                self._warned_pooling = True
             out = self.backbone(input_ids=input_ids, attention_mask=attention_mask)
             return out.logits.reshape(input_ids.shape[0], -1)[:, 0]
         hidden = base(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)

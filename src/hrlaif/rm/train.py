@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hrlaif.config import config_path_for, opt, save_config
-from hrlaif.errors import ConfigError, NonFiniteError
+from hrlaif.errors import ConfigError, InputError, NonFiniteError
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +208,15 @@ def evaluate(model: Any, examples: list, *, batch_size: int = 16, accelerator: A
 # --------------------------------------------------------------------------- training
 
 
+def _fingerprint(cfg: RMConfig) -> str:
+    """The settings a checkpoint must share with the run that resumes it (data order and model)."""
+    import hashlib
+
+    keys = ("rankings", "eval_rankings", "eval_fraction", "model", "max_length", "batch_size", "grad_accum",
+            "seed", "pairwise", "lora", "lora_r", "trainable_layers", "optimizer")
+    return hashlib.sha256(json.dumps([getattr(cfg, k) for k in keys]).encode()).hexdigest()[:16]
+
+
 def _multi_cpu() -> bool:
     """Launched as several processes on a machine without a GPU: use gloo on the CPU (accelerate
     otherwise needs ACCELERATE_USE_CPU=1 to form a multi-CPU group under torchrun)."""
@@ -227,7 +236,7 @@ def _latest_checkpoint(ckpt_root: Path) -> Path | None:
 def _dummy_batch(pad_id: int, eos_id: int) -> dict:
     import torch
 
-    return {"input_ids": torch.tensor([[eos_id]]), "attention_mask": torch.ones(1, 1, dtype=torch.long), "tiers": [[]]}
+    return {"input_ids": torch.tensor([[eos_id]]), "attention_mask": torch.ones(1, 1, dtype=torch.long)}
 
 
 def train_reward_model(cfg: RMConfig) -> RMResult:
@@ -279,14 +288,21 @@ def train_reward_model(cfg: RMConfig) -> RMResult:
     model, opt_ = acc.prepare(rm, opt_)
     acc.register_for_checkpointing(sched)  # stepped once per optimizer step on every rank
 
+    if not train_ex:
+        raise InputError("no training prompts left after holding out the evaluation prompts",
+                         path=", ".join(cfg.rankings))
     steps_per_epoch = math.ceil(len(train_ex) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
     ckpt_root = out / "checkpoints"
     step = 0
     latest = _latest_checkpoint(ckpt_root) if cfg.resume else None
     if latest is not None:
+        state = json.loads((latest / "train_state.json").read_text())
+        if state.get("fingerprint") != _fingerprint(cfg):
+            raise ConfigError(f"{latest} was written by a run with other data or model settings; "
+                              "pass --no-resume to start over (or use another --out)")
         acc.load_state(str(latest))
-        step = json.loads((latest / "train_state.json").read_text())["step"]
+        step = state["step"]
         res.resumed_from = step
         log.info("resumed from %s (step %d of %d)", latest, step, total_steps)
     metrics_path = out / "metrics.jsonl"
@@ -303,7 +319,7 @@ def train_reward_model(cfg: RMConfig) -> RMResult:
         acc.wait_for_everyone()
         acc.save_state(str(d))
         if main:
-            (d / "train_state.json").write_text(json.dumps({"step": at}))
+            (d / "train_state.json").write_text(json.dumps({"step": at, "fingerprint": _fingerprint(cfg)}))
             for old in ckpt_root.glob("step-*"):
                 if old != d:
                     shutil.rmtree(old, ignore_errors=True)
