@@ -8,6 +8,15 @@ import torch
 from hrlaif.ppo.rollout import Rollout, response_mask_from_ids
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One torch thread: on a busy shared CPU two OpenMP threads spin-wait and run ~10x slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def test_response_mask_stops_after_first_eos():
     resp = torch.tensor([[5, 6, 2, 7, 2], [5, 5, 5, 5, 5], [2, 9, 9, 9, 9]])
     mask, has_eos = response_mask_from_ids(resp, eos_id=2)

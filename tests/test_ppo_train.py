@@ -4,7 +4,6 @@ LoRA/separate critic run, two processes run, and the CLI writes a loadable polic
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,14 @@ from hrlaif.ppo.train import PPOConfig, train_ppo
 
 QUESTIONS = ["What is 2+3?", "Say hello.", "Name a color.", "What is the answer?", "Tell me a fact.",
              "Count to three.", "Add 4 and 5.", "Which option is correct?"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _restore_threads():
+    """train_ppo(threads=1) sets torch's thread count for the process: put it back afterwards."""
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +36,7 @@ def prompts(tmp_path_factory) -> Path:
 def _cfg(model, prompts, out, **kw) -> PPOConfig:
     base = dict(model=str(model), prompts=str(prompts), target_text="y", output=str(out), batch_size=8,
                 minibatches=2, ppo_epochs=2, max_new_tokens=8, temperature=1.0, lr=3e-3, kl_coef=0.01,
-                updates=2, save_every=100, resume=True, seed=0)
+                updates=2, save_every=100, resume=True, seed=0, threads=1)
     base.update(kw)
     return PPOConfig(**base)
 
@@ -134,7 +141,7 @@ def test_cli_two_processes_with_accelerate(tiny_llama, prompts, tmp_path):
     cmd = [str(accel), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
            "--dynamo_backend", "no", "-m", "hrlaif.cli", "-q", "ppo", "--model", str(tiny_llama), "--prompts",
            str(prompts), "--target-text", "y", "--out", str(out), "--updates", "2", "--batch-size", "4",
-           "--minibatches", "2", "--max-new-tokens", "8", "--save-every", "1"]
+           "--minibatches", "2", "--max-new-tokens", "8", "--save-every", "1", "--threads", "1"]
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -145,16 +152,26 @@ def test_cli_two_processes_with_accelerate(tiny_llama, prompts, tmp_path):
     assert "PPO updates" in proc.stdout
 
 
-def test_cli_end_to_end_and_bad_input(tiny_llama, prompts, tmp_path, cli):
+def test_cli_end_to_end_and_bad_input(tiny_llama, prompts, tmp_path, cli, capsys):
+    from hrlaif.cli import main
+
     out = tmp_path / "cli"
     r = cli("-q", "ppo", "--model", str(tiny_llama), "--prompts", str(prompts), "--target-text", "y", "--out",
-            str(out), "--updates", "1", "--batch-size", "4", "--max-new-tokens", "6")
+            str(out), "--updates", "1", "--batch-size", "4", "--max-new-tokens", "6", "--threads", "1")
     assert r.returncode == 0, r.stderr[-2000:]
+    assert "PPO updates" in r.stdout and "reward_mean" in (out / "metrics.jsonl").read_text()
     assert (out / "hrlaif_config.yaml").exists() and (out / "policy" / "tokenizer_config.json").exists()
+    # the trained policy is an ordinary model folder for `hrlaif generate` (in-process: same CLI code)
+    gen = tmp_path / "gen.jsonl"
+    assert main(["-q", "generate", "--prompts", str(prompts), "--model", str(out / "policy"), "--k", "1",
+                 "--limit", "2", "--max-new-tokens", "4", "--threads", "1", "--out", str(gen)]) == 0
+    assert len(gen.read_text().splitlines()) == 2
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x", "category": "math"}\n')
-    r = cli("ppo", "--model", str(tiny_llama), "--prompts", str(bad), "--target-text", "y", "--out", str(out / "b"))
-    assert r.returncode == 2 and "bad.jsonl:1" in r.stderr
-    r = cli("ppo", "--model", str(tiny_llama), "--prompts", str(prompts), "--out", str(out / "c"))
-    assert r.returncode == 2 and "no reward" in r.stderr
-    shutil.rmtree(out / "b", ignore_errors=True)
+    capsys.readouterr()
+    assert main(["ppo", "--model", str(tiny_llama), "--prompts", str(bad), "--target-text", "y",
+                 "--out", str(tmp_path / "b")]) == 2
+    assert "bad.jsonl:1" in capsys.readouterr().err
+    assert main(["ppo", "--model", str(tiny_llama), "--prompts", str(prompts), "--out", str(tmp_path / "c")]) == 2
+    assert "no reward" in capsys.readouterr().err
+    assert main(["ppo", "--prompts", str(prompts), "--target-text", "y", "--batch-size", "5"]) == 2

@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class PPOConfig:
     model: str = opt("smollm2-135m", "policy to train and frozen reference (alias, HF folder or GGUF)")
-    prompts: str = opt("", "Prompt JSONL/Parquet file (or a built-in prompt set name)")
+    prompts: str = opt("", "Prompt JSONL/Parquet file or a prompt set name (demo, gsm8k, ...)")
+    data_dir: str | None = opt(None, "benchmark data folder for named prompt sets (default: ../shared/data)")
+    limit: int | None = opt(None, "use at most this many prompts (seeded subsample)")
     reward_model: str | None = opt(None, "reward model folder written by `hrlaif train-rm`")
     target_text: str | None = opt(None, "toy reward instead of an RM: 1 if a response contains this text, else 0")
     output: str = opt("runs/ppo", "output folder (policy/, metrics.jsonl, ppo_curves.png, checkpoint/)",
@@ -66,6 +68,8 @@ class PPOConfig:
     resume: bool = opt(True, "continue from output/checkpoint when it exists")
     seed: int = opt(0, "random seed (sampling, shuffling, initialisation)")
     cpu: bool = opt(False, "force CPU even when a GPU is available")
+    threads: int | None = opt(None, "torch CPU threads per process (default: one per core); 1 is far faster on a "
+                                    "busy shared CPU")
 
 
 @dataclass
@@ -90,21 +94,20 @@ def _check(cfg: PPOConfig) -> None:
         raise ConfigError("updates, ppo_epochs, max_new_tokens and save_every must be ≥ 1")
     if not cfg.temperature > 0:
         raise ConfigError("temperature must be > 0")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise ConfigError(f"option 'threads': must be >= 1, got {cfg.threads}")
     if not cfg.prompts:
         raise ConfigError("no prompts: pass --prompts FILE.jsonl (Prompt records) or a prompt set name")
 
 
-def load_prompts(spec: str) -> list:
-    from hrlaif.data import Prompt, read_records
+def load_prompts(cfg: PPOConfig) -> list:
+    """A Prompt JSONL/Parquet file or a named prompt set (``demo``, ``gsm8k``, ...)."""
+    from hrlaif.prompts import load_prompts as load
 
-    p = Path(spec)
-    if p.exists() or p.suffix in (".jsonl", ".json", ".parquet"):
-        return read_records(p, Prompt)
-    try:
-        from hrlaif.prompts import load_prompt_set  # type: ignore[import-not-found]
-    except ImportError:
-        raise ConfigError(f"prompts {spec!r}: no such file, and built-in prompt sets are unavailable") from None
-    return list(load_prompt_set(spec))
+    prompts = load(cfg.prompts, cfg.data_dir, limit=cfg.limit, seed=cfg.seed)
+    if not prompts:
+        raise ConfigError(f"prompts {cfg.prompts!r}: no prompts")
+    return prompts
 
 
 def make_reward_fn(cfg: PPOConfig, tokenizer: Any, device: Any) -> Any:
@@ -184,9 +187,11 @@ def train_ppo(cfg: PPOConfig, *, reward_fn: Any = None, show_progress: bool = Tr
     from hrlaif.ui import progress
 
     # cpu=True without CUDA: under `accelerate launch --multi_gpu` this selects gloo multi-CPU
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     acc = Accelerator(cpu=cfg.cpu or not torch.cuda.is_available())
     out = Path(cfg.output)
-    prompts = load_prompts(cfg.prompts)
+    prompts = load_prompts(cfg)
     ac, ref, tok = build_models(cfg)
     ac.to(acc.device)
     if ref is not None:
