@@ -92,7 +92,7 @@ def test_greedy_equals_hf_generate(sampler):
 
     from hrlaif.models import chat_prompt
 
-    chats = [[Message("user", q)] for q in QUESTIONS[:4]]
+    chats = [[Message("user", q)] for q in QUESTIONS[:3]]
     out = sampler.sample(chats, k=2, temperature=0, max_new_tokens=12, batch_size=8)
     tok = sampler.tokenizer
     for chat, (a, b) in zip(chats, out):
@@ -109,9 +109,9 @@ def test_greedy_equals_hf_generate(sampler):
 
 
 def test_samples_do_not_depend_on_batch_size_or_order(sampler):
-    chats = [[Message("user", q)] for q in QUESTIONS]
+    chats = [[Message("user", q)] for q in QUESTIONS[:4]]
     keys = [f"id{i}" for i in range(len(chats))]
-    kw = dict(temperature=1.0, top_p=0.95, max_new_tokens=10, seed=7)
+    kw = dict(temperature=1.0, top_p=0.95, max_new_tokens=8, seed=7)
     a = sampler.sample(chats, k=3, batch_size=8, keys=keys, **kw)
     b = sampler.sample(chats, k=3, batch_size=2, keys=keys, **kw)
     c = sampler.sample(chats[::-1], k=3, batch_size=5, keys=keys[::-1], **kw)[::-1]
@@ -120,7 +120,7 @@ def test_samples_do_not_depend_on_batch_size_or_order(sampler):
     assert len({r.text for rs in a for r in rs}) > len(chats)  # k samples differ
     d = sampler.sample(chats, k=3, batch_size=8, keys=keys, **{**kw, "seed": 8})
     assert texts(d) != texts(a)
-    assert all(1 <= r.n_tokens <= 10 and r.finish_reason in ("stop", "length") for rs in a for r in rs)
+    assert all(1 <= r.n_tokens <= 8 and r.finish_reason in ("stop", "length") for rs in a for r in rs)
 
 
 def test_rows_dropped_mid_batch_keep_the_others_intact(tiny_llama):
