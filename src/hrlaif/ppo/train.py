@@ -46,6 +46,8 @@ class PPOConfig:
     max_new_tokens: int = opt(32, "response length limit in tokens")
     temperature: float = opt(0.7, "sampling temperature (log-probs use the same softmax(z/T))")
     lr: float = opt(1e-5, "Adam learning rate (constant)")
+    value_head_lr: float | None = opt(None, "learning rate of the value head (default: lr); a zero-initialised "
+                                            "head learns slowly at policy learning rates")
     kl_coef: float = opt(0.05, "β, the KL penalty coefficient (initial value when adaptive)")
     kl_estimator: Literal["k1", "k3"] = opt("k1", "per-token KL estimator in the reward: k1 = log π/π_ref, k3")
     adaptive_kl: bool = opt(False, "adapt β towards kl_target (Ziegler et al. 2019)")
@@ -198,7 +200,10 @@ def train_ppo(cfg: PPOConfig, *, reward_fn: Any = None, show_progress: bool = Tr
         ref.to(acc.device)
     reward_fn = reward_fn or make_reward_fn(cfg, tok, acc.device)
     params = [p for p in ac.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=cfg.lr, eps=1e-5)
+    head = {id(p) for p in ac.value_head.parameters()}
+    opt = torch.optim.Adam([{"params": [p for p in params if id(p) not in head]},
+                            {"params": list(ac.value_head.parameters()), "lr": cfg.value_head_lr or cfg.lr}],
+                           lr=cfg.lr, eps=1e-5)
     model, opt = acc.prepare(ac, opt)
     ac = acc.unwrap_model(model)
     kl_ctl = (core.AdaptiveKLController(cfg.kl_coef, cfg.kl_target, cfg.kl_horizon) if cfg.adaptive_kl
