@@ -108,6 +108,8 @@ def _check_config(cfg: RMConfig) -> None:
         raise ConfigError(f"option 'eval_fraction': must be in [0, 1), got {cfg.eval_fraction}")
     if not cfg.clip > 0:
         raise ConfigError(f"option 'clip': must be > 0, got {cfg.clip}")
+    if cfg.lora and cfg.trainable_layers >= 0:
+        raise ConfigError("--lora trains adapters on every block; drop --trainable-layers or --lora")
     if cfg.pairwise and cfg.center_coef:
         raise ConfigError("reward centering needs the K-wise layout; drop --pairwise or --center-coef")
 
