@@ -42,6 +42,14 @@ def _cfg(rankings, tiny_llama, out, **kw) -> RMConfig:
     return build_config(RMConfig, base)
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _weights(folder) -> dict:
     return load_file(str(Path(folder) / "model.safetensors"))
 
@@ -106,7 +114,7 @@ def test_two_processes_equal_one(small, tiny_llama, tmp_path):
     env = {**os.environ, "HRLAIF_QUIET": "1"}
     proc = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                           "--main_process_ip", "127.0.0.1", "--main_process_port", "29531",
+                           "--main_process_ip", "127.0.0.1", "--main_process_port", str(_free_port()),
                            "-m", "hrlaif.cli", "train-rm", *args],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
