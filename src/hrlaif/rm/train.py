@@ -102,6 +102,8 @@ def _check_config(cfg: RMConfig) -> None:
     for name in ("epochs", "batch_size", "grad_accum", "max_length", "eval_batch_size"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"option '{name}': must be >= 1, got {getattr(cfg, name)}")
+    if cfg.max_length < 8:
+        raise ConfigError(f"option 'max_length': must be >= 8 tokens, got {cfg.max_length}")
     if cfg.batch_size < cfg.grad_accum:
         raise ConfigError(f"batch_size ({cfg.batch_size}) must be >= grad_accum ({cfg.grad_accum})")
     if not 0 <= cfg.eval_fraction < 1:
