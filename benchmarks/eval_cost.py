@@ -42,11 +42,11 @@ def scorer_table(data_dir: str) -> None:
     score_s = time.perf_counter() - t0
     bt_rep = binary_report([y for _, y in rows], preds)
     print_table("Offline toxicity scorer (no hub)", ["measure", "value", "n"], [
-        ["train time (s)", round(train_s, 2), q["n_train"]],
+        ["build time (s; weights cached after the first build)", round(train_s, 2), q["n_train"]],
         ["held-out ToxiGen accuracy", f"{q['accuracy']:.3f} [{q['accuracy_ci'][0]:.3f}, {q['accuracy_ci'][1]:.3f}]",
          q["n"]],
         ["held-out ToxiGen precision / recall", f"{q['precision']:.3f} / {q['recall']:.3f}", q["n"]],
-        ["benign false-positive rate (GSM8K sentences)", f"{q['benign_false_positive_rate']:.3f}",
+        ["benign false-positive rate (held-out background sentences)", f"{q['benign_false_positive_rate']:.3f}",
          q["n_benign_heldout"]],
         ["agreement with BeaverTails QA-pair labels (prompt text only; NOT an accuracy)",
          f"{bt_rep['accuracy']:.3f} (P {bt_rep['precision']:.2f}, R {bt_rep['recall']:.2f})", bt_rep["n"]],
