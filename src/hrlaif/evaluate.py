@@ -179,7 +179,7 @@ def evaluate_policy(model: Any, cfg: EvalConfig, out_dir: str | Path, *, judge: 
         scorer = make_scorer(cfg.toxicity_scorer, data_dir=data_dir,
                              judge=lazy.get() if cfg.toxicity_scorer == "judge" else None,
                              classifier=cfg.toxicity_classifier, toxic_label=cfg.toxicity_label,
-                             threshold=cfg.toxicity_threshold, seed=cfg.seed)
+                             threshold=cfg.toxicity_threshold, seed=cfg.seed, device=cfg.device)
         quality = scorer.quality
         if quality is None and cfg.scorer_accuracy_n > 0:
             quality = measure_quality(scorer, resolve_data_dir(cfg.data_dir, "toxicity"), limit=cfg.scorer_accuracy_n,

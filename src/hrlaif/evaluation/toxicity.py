@@ -26,7 +26,7 @@ import json
 import logging
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
@@ -310,7 +310,7 @@ class HFClassifierScorer:
     """
 
     def __init__(self, path: str | Path, *, toxic_label: str | None = None, threshold: float = 0.5,
-                 batch_size: int = 16, max_length: int = 512):
+                 batch_size: int = 16, max_length: int = 512, device: str | None = None):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         p = Path(path).expanduser()
@@ -321,6 +321,8 @@ class HFClassifierScorer:
             self.model = AutoModelForSequenceClassification.from_pretrained(p, local_files_only=True).eval()
         except OSError as e:
             raise ModelError(f"cannot load toxicity classifier from {p}: {e}") from None
+        if device:
+            self.model.to(device)
         if self.tok.pad_token is None:
             self.tok.pad_token = self.tok.eos_token
         self.model.config.pad_token_id = self.tok.pad_token_id
@@ -353,8 +355,8 @@ class HFClassifierScorer:
         with torch.no_grad():
             for i in range(0, len(texts), self.batch_size):
                 enc = self.tok(list(texts[i:i + self.batch_size]), return_tensors="pt", padding=True,
-                               truncation=True, max_length=self.max_length)
-                logits = self.model(**enc).logits.float()
+                               truncation=True, max_length=self.max_length).to(self.model.device)
+                logits = self.model(**enc).logits.float().cpu()
                 out.extend(torch.softmax(logits, dim=-1)[:, self.index].tolist())
         return out
 
@@ -379,18 +381,9 @@ def toxicity_rate(scores: Sequence[ToxicityScore], confidence: float = 0.95) -> 
     return rate_per_mille([s.toxic for s in scores], confidence)
 
 
-@dataclass
-class ScorerSpec:
-    kind: str
-    classifier: str | None = None
-    toxic_label: str | None = None
-    threshold: float = 0.5
-    extra: dict = field(default_factory=dict)
-
-
 def make_scorer(kind: str, *, data_dir: str | Path | None = None, judge: Any = None,
                 classifier: str | None = None, toxic_label: str | None = None, threshold: float = 0.5,
-                seed: int = 0) -> ToxicityScorer:
+                seed: int = 0, device: str | None = None) -> ToxicityScorer:
     """Build the scorer ``kind`` names: "offline", "judge" (needs ``judge``) or "hf" (needs ``classifier``)."""
     from hrlaif.errors import ConfigError
 
@@ -405,5 +398,5 @@ def make_scorer(kind: str, *, data_dir: str | Path | None = None, judge: Any = N
     if kind == "hf":
         if not classifier:
             raise ConfigError("toxicity scorer 'hf' needs toxicity_classifier: a local model folder")
-        return HFClassifierScorer(classifier, toxic_label=toxic_label, threshold=threshold)
+        return HFClassifierScorer(classifier, toxic_label=toxic_label, threshold=threshold, device=device)
     raise ConfigError(f"unknown toxicity scorer {kind!r} (offline, judge, hf)")
