@@ -102,9 +102,18 @@ def export_policy(policy: Any, tokenizer: Any, folder: Path) -> Path:
 
 
 def peak_memory_mb(device: Any) -> float:
-    """Peak resident memory of this process (CPU: ru_maxrss) or peak CUDA memory allocated."""
+    """Peak resident memory of this process (CPU: VmHWM, else ru_maxrss) or peak CUDA memory
+    allocated. VmHWM is this program's own high-water mark; Linux's ru_maxrss also keeps the
+    RSS of whatever process forked it before ``exec``."""
     if getattr(device, "type", str(device)) == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 2**20 if sys.platform == "darwin" else rss / 1024
 

@@ -188,9 +188,9 @@ def train_ppo(cfg: PPOConfig, *, reward_fn: Any = None, show_progress: bool = Tr
     from hrlaif.ppo.rollout import generate_rollout
     from hrlaif.ui import progress
 
-    # cpu=True without CUDA: under `accelerate launch --multi_gpu` this selects gloo multi-CPU
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    # cpu=True without CUDA: under `accelerate launch --multi_gpu` this selects gloo multi-CPU
     acc = Accelerator(cpu=cfg.cpu or not torch.cuda.is_available())
     out = Path(cfg.output)
     prompts = load_prompts(cfg)
@@ -245,6 +245,12 @@ def train_ppo(cfg: PPOConfig, *, reward_fn: Any = None, show_progress: bool = Tr
                  else "no checkpoint was written yet")
         return NonFiniteError(f"update {update}: {what} is NaN/inf; stopping ({where})")
 
+    def any_rank(flag: bool) -> bool:
+        """True when ``flag`` holds on any process (so every rank stops together, none hangs)."""
+        if world == 1:
+            return flag
+        return bool(acc.reduce(torch.tensor(float(flag), device=acc.device), reduction="sum") > 0)
+
     def ref_logp(ids: Any, mask: Any, n: int) -> Any:
         if ref is not None:
             return reference_logprobs(ref, ids, mask, n, cfg.temperature)
@@ -268,7 +274,7 @@ def train_ppo(cfg: PPOConfig, *, reward_fn: Any = None, show_progress: bool = Tr
             t_gen = time.perf_counter() - t0
             ids, amask, rmask, n = ro.input_ids, ro.attention_mask, ro.response_mask, ro.n_resp
             scores = torch.as_tensor(reward_fn(messages, ro.texts, ro), dtype=torch.float32).to(acc.device)
-            if not torch.isfinite(scores).all():
+            if any_rank(not bool(torch.isfinite(scores).all())):
                 raise nonfinite(f"the reward of {int((~torch.isfinite(scores)).sum())}/{len(scores)} responses", u + 1)
             if cfg.missing_eos_penalty is not None:
                 scores = torch.where(ro.has_eos, scores, scores - cfg.missing_eos_penalty)
@@ -299,12 +305,12 @@ def train_ppo(cfg: PPOConfig, *, reward_fn: Any = None, show_progress: bool = Tr
                     vl, vcf = core.value_loss(v, old_v[mb], ret[mb], m, clip=cfg.vf_clip)
                     ent_mean = core.masked_mean(ent, m)
                     loss = pl.loss + cfg.vf_coef * vl - cfg.ent_coef * ent_mean
-                    if not torch.isfinite(loss):
+                    if any_rank(not bool(torch.isfinite(loss))):
                         raise nonfinite("the PPO loss", u + 1)
                     opt.zero_grad(set_to_none=True)
                     acc.backward(loss)
                     gn = acc.clip_grad_norm_(params, cfg.max_grad_norm)
-                    if not torch.isfinite(torch.as_tensor(gn)):
+                    if any_rank(not bool(torch.isfinite(torch.as_tensor(gn)))):
                         raise nonfinite("the gradient norm", u + 1)
                     opt.step()
                     for k, val in (("policy_loss", pl.loss), ("value_loss", vl), ("approx_kl", pl.approx_kl),
