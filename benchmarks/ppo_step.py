@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -42,7 +41,10 @@ THREADS = 1
 
 
 def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's own peak RSS (VmHWM). ru_maxrss would also count the driver's RSS at fork."""
+    from hrlaif.ppo.state import peak_memory_mb
+
+    return peak_memory_mb("cpu")
 
 
 # --------------------------------------------------------------------------- workers (subprocess)
@@ -220,7 +222,7 @@ def main() -> None:
 
     global THREADS
     THREADS = a.threads
-    settings = {"tiny-gpt2": dict(batch=16, resp_len=24, epochs=2, minibatches=2, updates=4),
+    settings = {"tiny-gpt2": dict(batch=16, resp_len=24, epochs=2, minibatches=2, updates=8),
                 "smollm2-135m": dict(batch=4, resp_len=24, epochs=2, minibatches=2, updates=3)}
     settings = {m: s for m, s in settings.items() if m in a.models.split(",")}
     with tempfile.TemporaryDirectory(prefix="ppo-bench-") as tmp:
