@@ -20,7 +20,7 @@ class BigramLM(torch.nn.Module):
         super().__init__()
         self.table = torch.nn.Parameter(torch.zeros(vocab, vocab))
 
-    def forward(self, input_ids, attention_mask=None):  # noqa: ANN001
+    def forward(self, input_ids, attention_mask=None, position_ids=None):  # noqa: ANN001
         return SimpleNamespace(logits=self.table[input_ids])
 
 
@@ -61,11 +61,13 @@ def test_pick_normalisation():
     assert pick([(-3.0, 3), (-2.0, 1)], "mean") == 0
 
 
-def test_tiny_llama_matches_single_sequence_and_ignores_padding(tiny_llama):
+@pytest.mark.parametrize("arch", ["tiny_llama", "tiny_gpt2"])
+def test_tiny_models_match_single_sequence_and_ignore_padding(arch, request):
     from hrlaif.models import load_causal_lm, load_tokenizer
 
-    tok = load_tokenizer(str(tiny_llama))
-    model = load_causal_lm(str(tiny_llama))
+    folder = request.getfixturevalue(arch)
+    tok = load_tokenizer(str(folder))
+    model = load_causal_lm(str(folder))
     ctxs = ["The answer is", "Question: What is 2 + 3? The answer is"]
     conts = [" 42.", " 5"]
     batched = continuation_logprobs(model, tok, ctxs, conts, batch_size=2)  # padded together

@@ -21,9 +21,12 @@ def continuation_logprobs(model: Any, tokenizer: Any, contexts: Sequence[str], c
                           batch_size: int = 8) -> list[tuple[float, int]]:
     """(Σ log p(continuation tokens | context), number of continuation tokens) for each pair.
 
-    Rows are right-padded in batches; padding never changes a row's score (the attention mask
-    hides it and only the continuation positions are summed).
+    Rows are left-padded with explicit position ids, so every continuation ends in the last
+    column and only the last ``max |y| + 1`` positions need logits (``logits_to_keep`` where the
+    model takes it): memory is O(B·|y|·V), not O(B·T·V). Padding never changes a row's score.
     """
+    import inspect
+
     import torch
 
     if len(contexts) != len(continuations):
@@ -35,6 +38,8 @@ def continuation_logprobs(model: Any, tokenizer: Any, contexts: Sequence[str], c
         if not c_ids or not y_ids:
             raise ValueError("context and continuation must each encode to at least one token")
         pairs.append((c_ids, y_ids))
+    params = inspect.signature(model.forward).parameters
+    takes_pos, takes_keep = "position_ids" in params, "logits_to_keep" in params
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out: list[tuple[float, int]] = []
@@ -42,19 +47,26 @@ def continuation_logprobs(model: Any, tokenizer: Any, contexts: Sequence[str], c
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start:start + batch_size]
             width = max(len(c) + len(y) for c, y in chunk)
+            keep = max(len(y) for _, y in chunk) + 1
             ids = torch.full((len(chunk), width), pad, dtype=torch.long)
             mask = torch.zeros((len(chunk), width), dtype=torch.long)
             for r, (c, y) in enumerate(chunk):
                 seq = c + y
-                ids[r, :len(seq)] = torch.tensor(seq)
-                mask[r, :len(seq)] = 1
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-            logp = torch.log_softmax(logits, dim=-1)  # (B, T, V)
-            for r, (c, y) in enumerate(chunk):
-                # token y_t sits at position len(c)+t and is predicted by position len(c)+t-1
-                pos = torch.arange(len(c) - 1, len(c) + len(y) - 1, device=logp.device)
-                tgt = torch.tensor(y, device=logp.device)
-                out.append((float(logp[r, pos, tgt].sum()), len(y)))
+                ids[r, width - len(seq):] = torch.tensor(seq)
+                mask[r, width - len(seq):] = 1
+            kw: dict[str, Any] = {}
+            if takes_pos:
+                kw["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0).to(device)
+            if takes_keep:
+                kw["logits_to_keep"] = keep
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), **kw).logits[:, -keep:, :]
+            for r, (_, y) in enumerate(chunk):
+                # y_t sits in column width-|y|+t and is predicted by the column before it; in the
+                # kept slice (the last `keep` columns) those are keep-|y|-1 .. keep-2
+                m = len(y)
+                logp = torch.log_softmax(logits[r, keep - m - 1:keep - 1, :].float(), dim=-1)  # (|y|, V)
+                tgt = torch.tensor(y, device=logp.device).unsqueeze(1)
+                out.append((float(logp.gather(1, tgt).sum()), m))
     return out
 
 
