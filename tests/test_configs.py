@@ -123,6 +123,8 @@ def _doc_commands(path: Path) -> list[list[str]]:
             words = shlex.split(m.group(1) + m.group(2))
         except ValueError:
             continue
+        if "..." in words:  # an abbreviated command ("hrlaif label --in x ... --mode hybrid"), not runnable
+            continue
         out.append(words)
     return out
 
