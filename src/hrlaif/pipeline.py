@@ -32,6 +32,8 @@ class RunConfig:
     out_dir: str = opt("runs/hrlaif", "folder for every stage's output and the report")
     policy: str = opt("smollm2-135m", "the SFT policy: alias, HF folder or GGUF file")
     prompts: str = opt("demo", "training prompts: a built-in set name or a Prompt JSONL/Parquet file")
+    prompt_split: str | None = opt(None, "split of a named prompt set (e.g. train for gsm8k; default: the set's "
+                                         "first split, which for benchmarks is the one eval uses)")
     prompt_limit: int | None = opt(None, "use a seeded subset of this many training prompts")
     data_dir: str | None = opt(None, "benchmark data folder (default: $HRLAIF_DATA_DIR)")
     seed: int = opt(0, "seed for every stage")
@@ -105,7 +107,8 @@ def plan(cfg: RunConfig) -> StageConfigs:
             from hrlaif.redteam import RedTeamConfig
         except ImportError:  # pragma: no cover - the stage ships with hrlaif
             raise ConfigError("use_redteam: the redteam stage is not available") from None
-        red = _section(RedTeamConfig, {"judge": judge, "seed": cfg.seed, "model": cfg.policy}, cfg.redteam,
+        red = _section(RedTeamConfig, {"judge": judge, "seed": cfg.seed, "model": cfg.policy,
+                                       "data_dir": cfg.data_dir}, cfg.redteam,
                        "redteam", {"out": str(P["redteam"])})
         P["redteam_rankings"] = Path(red.out) / "rankings.jsonl"
     rm_base = {"model": cfg.policy, "seed": cfg.seed}
@@ -146,11 +149,12 @@ def run_pipeline(cfg: RunConfig, *, echo: Any = print) -> dict:
 
     # 1. training prompts, frozen into the run folder so every stage sees the same ones
     def _prompts() -> None:
-        prompts = load_prompts(cfg.prompts, cfg.data_dir, limit=cfg.prompt_limit, seed=cfg.seed)
+        prompts = load_prompts(cfg.prompts, cfg.data_dir, split=cfg.prompt_split, limit=cfg.prompt_limit,
+                               seed=cfg.seed)
         write_records(P["prompts"], prompts)
 
     src = [cfg.prompts] if Path(cfg.prompts).exists() else []
-    cache.run("prompts", {"prompts": cfg.prompts, "limit": cfg.prompt_limit, "seed": cfg.seed,
+    cache.run("prompts", {"prompts": cfg.prompts, "split": cfg.prompt_split, "limit": cfg.prompt_limit, "seed": cfg.seed,
                           "data_dir": cfg.data_dir}, src, [P["prompts"]], _prompts, log=echo)
     n_prompts = len(read_records(P["prompts"], Prompt))
     echo(f"[run] {n_prompts} training prompts")
@@ -186,11 +190,11 @@ def run_pipeline(cfg: RunConfig, *, echo: Any = print) -> dict:
 
     for tag, rmc, ppoc in (("basic", sc.rm_basic, sc.ppo_rlaif), ("hybrid", sc.rm_hybrid, sc.ppo_hrlaif)):
         cache.run(f"rm_{tag}", _no_paths(rmc, "out", "rankings"), [Path(p) for p in rmc.rankings],
-                  [Path(rmc.out) / "config.json"], lambda rmc=rmc: train_reward_model(rmc), log=echo)
+                  [Path(rmc.out) / "config.json"], lambda rmc=rmc: _fresh(train_reward_model, rmc), log=echo)
         name = "rlaif" if tag == "basic" else "hrlaif"
         cache.run(f"ppo_{name}", _no_paths(ppoc, "output", "reward_model", "prompts"),
                   [P["prompts"], Path(rmc.out) / "config.json", Path(rmc.out) / "model.safetensors"],
-                  [Path(ppoc.output) / "policy" / "config.json"], lambda ppoc=ppoc: train_ppo(ppoc), log=echo)
+                  [Path(ppoc.output) / "policy" / "config.json"], lambda ppoc=ppoc: _fresh(train_ppo, ppoc), log=echo)
 
     # 7. evaluation: SFT first (the win-ratio baseline), then RLAIF and HRLAIF against it
     from hrlaif.evaluate import evaluate_policy
@@ -218,6 +222,21 @@ def run_pipeline(cfg: RunConfig, *, echo: Any = print) -> dict:
 
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     return summary
+
+
+def _fresh(fn: Any, cfg: Any) -> Any:
+    """Run a training stage with accelerate's process-wide state reset first: accelerate fixes
+    mixed precision (and the device) the first time an ``Accelerator`` is built, so two stages
+    with different precision in one process would clash."""
+    try:
+        from accelerate.state import AcceleratorState, GradientState, PartialState
+
+        AcceleratorState._reset_state(reset_partial_state=False)
+        GradientState._reset_state()
+        del PartialState  # the process group itself (distributed runs) stays as it is
+    except (ImportError, AttributeError):  # pragma: no cover - older/newer accelerate
+        pass
+    return fn(cfg)
 
 
 def _model_inputs(spec: str) -> list[Path]:

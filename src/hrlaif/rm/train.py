@@ -367,7 +367,9 @@ def train_reward_model(cfg: RMConfig) -> RMResult:
                 sched.step()
                 opt_.zero_grad(set_to_none=True)
                 step += 1
-                loss_val = float(acc.reduce(step_loss, reduction="sum").item())  # the global-batch loss
+                # each process's loss is scaled by world/N (DDP averages gradients), so the mean over
+                # processes is the global-batch loss
+                loss_val = float(acc.reduce(step_loss, reduction="mean").item())
                 log_metrics({"step": step, "epoch": epoch + (s + 1) / steps_per_epoch, "loss": loss_val,
                              "lr": sched.get_last_lr()[0], "elapsed_s": round(time.perf_counter() - t_start, 3)})
                 bar.advance()
