@@ -48,3 +48,13 @@ def test_run_config_rejects_unknown_stage_key(tmp_path, cli):
     r = cli("run", str(tmp_path / "bad.yaml"))
     assert r.returncode == 2
     assert "learning_rate" in r.stderr and "rm" in r.stderr
+
+
+def test_training_stages_can_change_precision_within_one_process():
+    from accelerate import Accelerator
+
+    from hrlaif.pipeline import _fresh
+
+    Accelerator(mixed_precision="no")  # e.g. a PPO stage ran first in this process
+    assert _fresh(lambda _: Accelerator(mixed_precision="bf16").mixed_precision, None) == "bf16"
+    assert _fresh(lambda _: Accelerator(mixed_precision="no").mixed_precision, None) == "no"
