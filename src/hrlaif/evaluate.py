@@ -78,17 +78,18 @@ class _LazyJudge:
     """Build the judge only when a metric needs it."""
 
     def __init__(self, cfg: JudgeConfig, judge: Any = None):
-        self.cfg, self._judge = cfg, judge
+        self.cfg, self._judge, self._owned = cfg, judge, False
 
     def get(self) -> Any:
         if self._judge is None:
             from hrlaif.judges.config import make_judge
 
-            self._judge = make_judge(self.cfg)
+            self._judge, self._owned = make_judge(self.cfg), True
         return self._judge
 
     def close(self) -> None:
-        if self._judge is not None and hasattr(self._judge, "close"):
+        """Close the judge if this object built it (a caller's judge stays open for reuse)."""
+        if self._owned and hasattr(self._judge, "close"):
             self._judge.close()
 
 
@@ -129,6 +130,23 @@ def evaluate_policy(model: Any, cfg: EvalConfig, out_dir: str | Path, *, judge: 
     metric needs one). ``baseline``: a list of ResponseSet, or a spec/Sampler to generate them,
     overriding ``cfg.baseline_responses`` / ``cfg.baseline_model``.
     """
+    from hrlaif.data import atomic_write_text
+
+    _check_inputs(cfg)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, config_path_for(out), stage="eval")
+    lazy = _LazyJudge(cfg.judge, judge)
+    try:
+        result = _evaluate(model, cfg, out, lazy, baseline)
+    finally:
+        lazy.close()
+    result = _finite(result)  # NaN (e.g. the interval of one item) → None, as in eval.json
+    atomic_write_text(out / "eval.json", json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    return result
+
+
+def _evaluate(model: Any, cfg: EvalConfig, out: Path, lazy: _LazyJudge, baseline: Any) -> dict:
     from hrlaif.data import write_jsonl
     from hrlaif.evaluation import benchmarks as B
     from hrlaif.evaluation.satisfaction import satisfaction
@@ -136,16 +154,10 @@ def evaluate_policy(model: Any, cfg: EvalConfig, out_dir: str | Path, *, judge: 
     from hrlaif.prompts import resolve_data_dir
     from hrlaif.sampling import Sampler
 
-    _check_inputs(cfg)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, config_path_for(out), stage="eval")
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
     gen = _gen(cfg)
     kw = dict(n_boot=cfg.n_bootstrap, confidence=cfg.confidence, seed=cfg.seed)
-    lazy = _LazyJudge(cfg.judge, judge)
-
     t0 = time.perf_counter()
     sampler = model if isinstance(model, Sampler) else Sampler.from_spec(str(model), device=cfg.device)
     timings["load_policy"] = time.perf_counter() - t0
@@ -212,8 +224,10 @@ def evaluate_policy(model: Any, cfg: EvalConfig, out_dir: str | Path, *, judge: 
         extra = [rs for rs in all_sets if rs.prompt.category == "harmlessness" and rs.prompt_id not in harmless]
         for rs, sc in zip(extra, scorer.score([rs.prompt for rs in extra], [rs.responses[0].text for rs in extra])):
             harmless[rs.prompt_id] = None if sc.toxic is None else not sc.toxic
+    t0 = time.perf_counter()
     base_sets = _baseline_sets(cfg, baseline, all_sets, gen, out)
     if base_sets is not None:
+        timings["baseline"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         wr = win_ratio(all_sets, base_sets, lazy.get(), **kw)
         write_jsonl(out / "items_winrate.jsonl", wr.pop("items"))
@@ -237,12 +251,8 @@ def evaluate_policy(model: Any, cfg: EvalConfig, out_dir: str | Path, *, judge: 
         result["satisfaction"] = sat
         timings["satisfaction"] = time.perf_counter() - t0
 
-    lazy.close()
     timings["total"] = time.perf_counter() - t_start
     result["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
-    from hrlaif.data import atomic_write_text
-
-    atomic_write_text(out / "eval.json", json.dumps(_finite(result), indent=2, ensure_ascii=False) + "\n")
     return result
 
 
