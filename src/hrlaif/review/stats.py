@@ -113,24 +113,16 @@ def majority(labels: Sequence[T]) -> T | None:
 
 
 def wilson_interval(k: float, n: int, *, z: float = 1.959964) -> tuple[float, float] | None:
-    """Wilson score interval for a binomial proportion p̂ = k/n (95 % for the default z):
+    """Wilson score interval for p̂ = k/n at the normal quantile ``z`` (95 % by default); the
+    formula lives once, in ``hrlaif.evaluation.metrics.wilson_interval``. ``k`` may be
+    fractional (a sum of per-item scores in [0, 1]). ``None`` when n = 0."""
+    from hrlaif.evaluation.metrics import wilson_interval as _wilson
 
-        centre = (p̂ + z²/(2n)) / (1 + z²/n)
-        half   = z / (1 + z²/n) · sqrt( p̂(1 − p̂)/n + z²/(4n²) )
-
-    Unlike p̂ ± z·sqrt(p̂(1−p̂)/n) it stays inside [0, 1] and is sensible at k = 0 or k = n.
-    ``k`` may be fractional (a sum of per-item scores in [0, 1]). ``None`` when n = 0.
-    """
     if n <= 0:
         return None
     if not 0 <= k <= n:
         raise ValueError(f"k={k} must lie in [0, n={n}]")
-    p = k / n
-    z2 = z * z
-    denom = 1.0 + z2 / n
-    centre = (p + z2 / (2 * n)) / denom
-    half = z / denom * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return _wilson(k, n, confidence=math.erf(z / math.sqrt(2.0)))
 
 
 def bootstrap_ci(items: Sequence[T], statistic: Callable[[Sequence[T]], float | None], *,
