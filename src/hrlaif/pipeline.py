@@ -13,6 +13,7 @@ The run ends with ``report.html`` (self-contained) and ``report.md``, printed to
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -189,6 +190,11 @@ def run_pipeline(cfg: RunConfig, *, echo: Any = print) -> dict:
     from hrlaif.rm.train import train_reward_model
 
     for tag, rmc, ppoc in (("basic", sc.rm_basic, sc.ppo_rlaif), ("hybrid", sc.rm_hybrid, sc.ppo_hrlaif)):
+        kept = [p for p in rmc.rankings if _has_records(p)]
+        if len(kept) < len(rmc.rankings):  # e.g. red teaming found nothing to rank this time
+            echo(f"[run] rm_{tag}: skipping empty ranking file(s): "
+                 + ", ".join(p for p in rmc.rankings if p not in kept))
+            rmc = dataclasses.replace(rmc, rankings=kept)
         cache.run(f"rm_{tag}", _no_paths(rmc, "out", "rankings"), [Path(p) for p in rmc.rankings],
                   [Path(rmc.out) / "config.json"], lambda rmc=rmc: _fresh(train_reward_model, rmc), log=echo)
         name = "rlaif" if tag == "basic" else "hrlaif"
@@ -222,6 +228,11 @@ def run_pipeline(cfg: RunConfig, *, echo: Any = print) -> dict:
 
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     return summary
+
+
+def _has_records(path: str) -> bool:
+    p = Path(path)
+    return p.exists() and any(line.strip() for line in p.read_text(encoding="utf-8").splitlines())
 
 
 def _fresh(fn: Any, cfg: Any) -> Any:
