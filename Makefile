@@ -6,6 +6,8 @@ STAMP   := $(VENV)/.hrlaif-setup
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+# Benchmark data (GSM8K, MMLU, C-Eval, HumanEval, ToxiGen, ...) is read in place from here.
+export HRLAIF_DATA_DIR ?= $(abspath ..)/shared/data
 
 .PHONY: setup demo test bench clean-venv browser
 
