@@ -156,3 +156,16 @@ def test_truth_from_sim_quality_survives_swaps() -> None:
     pairs = [["good answer", "bad answer"], ["bad answer", "good answer"], ["good answer", "also good"]]
     ab, ba, tie = j.judge_many([JudgeRequest("pairwise", conv, p, metadata={"sim_quality": q}) for p in pairs])
     assert (ab.preference, ba.preference, tie.preference) == (1.0, 0.0, 0.5)
+
+
+def test_unverifiable_reference_means_unknown_truth_not_a_crash():
+    from hrlaif.data import Message
+    from hrlaif.judges.base import JudgeRequest
+    from hrlaif.judges.config import JudgeConfig
+    from hrlaif.judges.simulated import SimulatedJudge
+
+    j = SimulatedJudge(JudgeConfig(backend="simulated"))
+    req = JudgeRequest(task="pairwise", messages=[Message("user", "def f():")], responses=["pass", "return 1"],
+                       category="code", reference="def check(c): assert c() == 1")  # no entry_point
+    (res,) = j.judge_many([req])
+    assert res.ok and 0.0 <= res.preference <= 1.0

@@ -234,16 +234,17 @@ class SimulatedJudge:
 
     @staticmethod
     def _verify(req: JudgeRequest, response: str) -> bool | None:
-        try:
-            from hrlaif.verify import verify_response  # lazy: written by the verifier engineer
-        except ImportError:
-            return None
         from hrlaif.data import Message, Prompt
+        from hrlaif.errors import VerifierError
+        from hrlaif.verify import verify_response
 
         msgs = [m if isinstance(m, Message) else Message(m["role"], m["content"]) for m in req.messages]
         prompt = Prompt(id="sim", category=req.category, messages=msgs, reference=req.reference,
                         choices=req.choices, entry_point=req.metadata.get("entry_point"))
-        v = verify_response(prompt, response)
+        try:
+            v = verify_response(prompt, response)
+        except (VerifierError, ValueError):  # e.g. a code prompt without entry_point: truth unknown
+            return None
         return None if v is None else v.correct
 
     def _pairwise(self, req: JudgeRequest, rng: random.Random, res: JudgeResult) -> None:
