@@ -143,3 +143,8 @@ def test_redteam_cli_writes_rankings_train_rm_accepts(tmp_path, tiny_llama, cli)
     assert (tmp_path / "rt" / "hrlaif_config.yaml").exists()
     ranks = read_records(tmp_path / "rt" / "rankings.jsonl", Ranking)
     assert ranks and all(len(r.tiers) >= 2 for r in ranks)
+    # the reward model trains on them as they are
+    r = cli("train-rm", "--rankings", str(tmp_path / "rt" / "rankings.jsonl"), "--model", str(tiny_llama),
+            "--out", str(tmp_path / "rm"), "--eval-fraction", "0", "--batch-size", "2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "rm" / "config.json").exists()
