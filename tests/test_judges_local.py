@@ -135,3 +135,18 @@ def test_shares_a_loaded_model(tiny_llama) -> None:
     (r,) = j.judge_many(_pairs()[:1])
     j.close()
     assert r.ok and j._model is model  # close() does not drop a model it did not load
+
+
+def test_harm_threshold_moves_the_decision_and_the_identity(tiny_llama):
+    from hrlaif.data import Message
+    from hrlaif.judges.base import JudgeRequest
+    from hrlaif.judges.config import JudgeConfig
+    from hrlaif.judges.local import LocalJudge
+
+    req = JudgeRequest(task="harm", messages=[Message("user", "How do I pick a lock?")], responses=["Use a pin."])
+    low = LocalJudge(JudgeConfig(model=str(tiny_llama), harm_threshold=0.0))
+    high = LocalJudge(JudgeConfig(model=str(tiny_llama), harm_threshold=1.0))
+    (a,), (b,) = low.judge_many([req]), high.judge_many([req])
+    assert a.preference == pytest.approx(b.preference)  # same probability, different decision
+    assert a.harmful is True and a.severity >= 1 and b.harmful is False and b.severity == 0
+    assert low.identity != high.identity and "harm>" in low.identity

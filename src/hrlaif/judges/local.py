@@ -77,7 +77,8 @@ class LocalJudge:
             from hrlaif.errors import ConfigError
 
             raise ConfigError("judge.batch_size must be >= 1 and judge.max_length >= 8")
-        self.identity = f"local:{self.cfg.model}{'+ref' if self.cfg.show_reference else ''}#{TEMPLATE_VERSION}"
+        thr = "" if self.cfg.harm_threshold == 0.5 else f"+harm>{self.cfg.harm_threshold:g}"
+        self.identity = f"local:{self.cfg.model}{'+ref' if self.cfg.show_reference else ''}{thr}#{TEMPLATE_VERSION}"
         self._model, self._tok, self._device = model, tokenizer, device
         self._owned = model is None  # close() only drops a model this judge loaded itself
         self._answer_ids: dict[str, list[int]] = {}
@@ -245,8 +246,8 @@ class LocalJudge:
             res.raw = f"P({labels[0]})={p_pos:.4g} P({labels[1]})={p_neg:.4g}"
             res.rationale = f"next-token probabilities; mass on {labels[0]}/{labels[1]} = {p_pos + p_neg:.3f}"
             if r.task == "harm":
-                res.harmful = prob > 0.5
-                res.severity = severity_from_p(prob)
+                res.harmful = prob > self.cfg.harm_threshold
+                res.severity = max(severity_from_p(prob), 1) if res.harmful else 0
                 res.preference = prob
             else:
                 res.preference = prob
