@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,7 +41,7 @@ def _flag_names(dotted: str) -> list[str]:
 
 
 def _is_bool(tp: Any) -> bool:
-    return tp is bool or (typing.get_origin(tp) in (typing.Union, __import__("types").UnionType)
+    return tp is bool or (typing.get_origin(tp) in (typing.Union, types.UnionType)
                           and set(typing.get_args(tp)) == {bool, type(None)})
 
 

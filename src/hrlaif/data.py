@@ -355,10 +355,11 @@ def read_parquet(path: str | Path, cls: type[T], *, allow_empty: bool = False) -
     rows = table.to_pylist()
     if not rows and not allow_empty:
         raise InputError("file is empty (no records)", path=p)
+    cols = _json_columns(cls)
     out = []
     for i, row in enumerate(rows, start=1):
-        obj = {k: (json.loads(v) if k in _json_columns(cls) and isinstance(v, str) else v) for k, v in row.items()}
-        obj = {k: v for k, v in obj.items() if v is not None or k not in _json_columns(cls)}
+        obj = {k: (json.loads(v) if k in cols and isinstance(v, str) else v) for k, v in row.items()}
+        obj = {k: v for k, v in obj.items() if v is not None or k not in cols}
         out.append(parse_record(cls, obj, path=p, line=i))  # "line" = row number (1-based)
     return out
 
@@ -385,16 +386,16 @@ def write_jsonl(path: str | Path, records: Iterable[Any]) -> Path:
 
 
 def _json_columns(cls: type) -> set[str]:
-    """Top-level fields stored as JSON strings in Parquet (nested lists/objects)."""
+    """Top-level fields stored as JSON strings in Parquet: everything but (optional) scalars."""
+    import types
     import typing
 
-    hints = typing.get_type_hints(cls)
+    scalars = (str, int, float, bool, type(None))
     out = set()
-    for f in dataclasses.fields(cls):
-        tp = hints[f.name]
-        if tp not in (str, int, float, bool) and str(tp) not in ("str | None", "int | None", "float | None",
-                                                               "typing.Optional[str]", "typing.Optional[int]"):
-            out.add(f.name)
+    for name, tp in typing.get_type_hints(cls).items():
+        union = typing.get_origin(tp) in (typing.Union, types.UnionType)
+        if not all(a in scalars for a in (typing.get_args(tp) if union else (tp,))):
+            out.add(name)
     return out
 
 

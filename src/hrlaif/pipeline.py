@@ -47,7 +47,6 @@ class RunConfig:
     rm: dict[str, Any] = opt(factory=dict, help="RMConfig overrides (epochs, lr, trainable_layers, ...)")
     ppo: dict[str, Any] = opt(factory=dict, help="PPOConfig overrides (updates, batch_size, ...)")
     eval: dict[str, Any] = opt(factory=dict, help="EvalConfig overrides (benchmarks, limit, ...)")
-    stage_judge: dict[str, Any] = opt(factory=dict, help="unused; reserved")
 
 
 @dataclass

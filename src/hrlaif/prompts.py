@@ -145,14 +145,17 @@ def load_gsm8k(root: Path, split: str) -> list[Prompt]:
     return out
 
 
-def load_mmlu(root: Path, split: str) -> list[Prompt]:
-    folder = root / "mmlu" / split
+def _subject_csvs(folder: Path, split: str) -> list[tuple[str, Path]]:
+    """``(subject, file)`` for every ``<subject>_<split>.csv`` in a folder (MMLU and C-Eval layout)."""
     files = sorted(_need(folder).glob(f"*_{split}.csv"))
     if not files:
         raise InputError(f"no *_{split}.csv files", path=str(folder))
+    return [(f.name[: -len(f"_{split}.csv")], f) for f in files]
+
+
+def load_mmlu(root: Path, split: str) -> list[Prompt]:
     out = []
-    for path in files:
-        subject = path.name[: -len(f"_{split}.csv")]
+    for subject, path in _subject_csvs(root / "mmlu" / split, split):
         for n, (line, row) in enumerate(_read_csv(path)):
             q = _get(row, "question", path, line)
             choices = [row.get(f"choice{i}") for i in range(4)]
@@ -169,13 +172,8 @@ def load_mmlu(root: Path, split: str) -> list[Prompt]:
 
 
 def load_ceval(root: Path, split: str) -> list[Prompt]:
-    folder = root / "ceval" / split
-    files = sorted(_need(folder).glob(f"*_{split}.csv"))
-    if not files:
-        raise InputError(f"no *_{split}.csv files", path=str(folder))
     out = []
-    for path in files:
-        subject = path.name[: -len(f"_{split}.csv")]
+    for subject, path in _subject_csvs(root / "ceval" / split, split):
         for line, row in _read_csv(path):
             q = _get(row, "question", path, line)
             choices = [row.get(c) for c in LETTERS]

@@ -255,11 +255,11 @@ def run_redteam(cfg: RedTeamConfig) -> dict:
         benign = []
         for name in cfg.benign:
             benign += [p for p in load_prompts(name, cfg.data_dir) if p.metadata.get("benign_lookalike")]
-        write_records(out / "attacks.jsonl", attacks + benign) if attacks + benign else None
         if not attacks and not benign:
             from hrlaif.errors import HrlaifError
 
             raise HrlaifError(f"redteam: no attack prompts ({n_gen_failed} attacker calls failed) and no benign ones")
+        write_records(out / "attacks.jsonl", attacks + benign)
         # 2. the policy answers every prompt K times
         sampler = Sampler.from_spec(cfg.model)
         all_prompts = attacks + benign

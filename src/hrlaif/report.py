@@ -166,6 +166,15 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path: str | Path) -> Path:  # noqa: ANN001
+    fig.tight_layout()
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    return p
+
+
 def bar_plot(path: str | Path, title: str, groups: list[str], series: dict[str, list[float | None]], *,
              ylabel: str = "", errors: dict[str, list[tuple[float, float] | None]] | None = None,
              ylim: tuple[float, float] | None = None) -> Path:
@@ -191,12 +200,7 @@ def bar_plot(path: str | Path, title: str, groups: list[str], series: dict[str, 
         ax.set_ylim(*ylim)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return _save(plt, fig, path)
 
 
 def line_plot(path: str | Path, title: str, curves: dict[str, tuple[list[float], list[float]]], *,
@@ -214,9 +218,4 @@ def line_plot(path: str | Path, title: str, curves: dict[str, tuple[list[float],
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p
+    return _save(plt, fig, path)
