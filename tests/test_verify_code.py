@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -126,3 +127,29 @@ def test_user_namespace_path_as_used_without_root(monkeypatch, tmp_path):
     r = run_in_sandbox("import subprocess\n"
                        "print(subprocess.run(['mount', '-o', 'remount,rw', '/'], capture_output=True).returncode)\n")
     assert r.ok and r.stdout.strip() != "0"
+
+
+@pytest.mark.skipif(os.getuid() != 0 or not ISOLATED, reason="the dropped-uid path runs only as root with namespaces")
+def test_sandbox_runs_from_a_venv_inside_a_private_folder(tmp_path):
+    """CI layout: the checkout (and its venv) sits in a folder others cannot enter, and the base
+    Python in another (pyenv under /root). The dropped uid must still reach both interpreter trees."""
+    import subprocess
+    import sys
+    import sysconfig
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    venv = private / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    here = {str(Path(code_mod.__file__).resolve().parents[2]), sysconfig.get_paths()["purelib"]}
+    (Path(site) / "hrlaif_test.pth").write_text("\n".join(sorted(here)) + "\n")
+    script = ("from hrlaif.verify import sandbox_isolation, verify_code\n"
+              f"print(sorted(sandbox_isolation()))\n"
+              f"print(verify_code({PROMPT!r}, '    return a + b\\n', {TESTS!r}, 'add').correct)\n")
+    out = subprocess.run([str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    iso_line, verdict = out.stdout.strip().splitlines()[-2:]
+    assert all(k in iso_line for k in code_mod.REQUIRED_ISOLATION), iso_line
+    assert verdict == "True"

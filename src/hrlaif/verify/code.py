@@ -80,28 +80,36 @@ def _sandbox_uid() -> int:
     return 200_000 + (os.getpid() * 97 + next(_uid_counter)) % 100_000
 
 
+def _private_ancestor(path: str) -> str | None:
+    """The topmost ancestor of ``path`` that others cannot traverse (no o+x), e.g. ``/root``."""
+    parts = Path(path).parts
+    for i in range(2, len(parts)):
+        anc = str(Path(*parts[:i]))
+        if not os.stat(anc).st_mode & stat.S_IXOTH:
+            return anc
+    return None
+
+
 def _hidden_dirs(userns: bool) -> list[list]:
     """Directories to cover with an empty tmpfs, each with the interpreter trees bound back inside.
-    As root: the first private ancestor (no o+x) of the interpreter, e.g. ``/root`` for pyenv, so the
-    dropped uid can run Python. In a user namespace the program keeps the caller's uid, so the
-    caller's home directory (keys, configs) is covered instead."""
+    As root: every private ancestor (no o+x) of an interpreter tree (the venv and the base Python,
+    e.g. ``/root`` for pyenv and a private checkout folder for the venv), so the dropped uid can run
+    Python. In a user namespace the program keeps the caller's uid, so the caller's home directory
+    (keys, configs) is covered instead."""
     prefixes = sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)})
-    hidden = None
     if userns:
         home = os.path.realpath(os.path.expanduser("~"))
-        hidden = home if home not in ("/", "") and os.path.isdir(home) else None
+        hidden = [home] if home not in ("/", "") and os.path.isdir(home) else []
     else:
-        for anc in [str(Path(*Path(prefixes[0]).parts[:i])) for i in range(2, len(Path(prefixes[0]).parts))]:
-            try:
-                if not os.stat(anc).st_mode & stat.S_IXOTH:
-                    hidden = anc
-                    break
-            except OSError:
-                return []
-    if hidden is None:
-        return []
-    keeps = [p for p in prefixes if p.startswith(hidden.rstrip("/") + "/")]
-    return [[hidden, keeps]]
+        try:
+            hidden = sorted({a for a in map(_private_ancestor, prefixes) if a is not None})
+        except OSError:
+            return []
+    out = []
+    for h in hidden:
+        keeps = [p for p in prefixes if p.startswith(h.rstrip("/") + "/")]
+        out.append([h, keeps])
+    return out
 
 
 _FORCE_USERNS = False  # tests: take the unprivileged (user-namespace) path even as root
