@@ -54,26 +54,33 @@ def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def bootstrap_ci(values: Sequence[float], *, statistic: Callable[[Sequence[float]], float] | None = None,
+def bootstrap_ci(values: Sequence, *, statistic: Callable[[Sequence], float | None] | None = None,
                  n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``statistic`` (default: the mean).
+    """Percentile bootstrap interval of ``statistic`` (default: the mean of numbers).
 
     Draw B resamples x*_b of size n with replacement, compute θ*_b = statistic(x*_b), and return
-    the (α/2, 1−α/2) empirical quantiles of {θ*_b}, α = 1 − confidence. Seeded: the same input
-    and seed give the same interval. Fewer than 2 values → (NaN, NaN).
+    the (α/2, 1−α/2) empirical quantiles of {θ*_b} (linear interpolation), α = 1 − confidence.
+    ``values`` may be any items when a ``statistic`` is given (e.g. rater pairs for a kappa);
+    resamples on which it is undefined (returns ``None``) are dropped, and when fewer than half
+    remain the interval is undefined. Seeded: the same input and seed give the same interval.
+    Fewer than 2 values → (NaN, NaN).
     """
     import numpy as np
 
     n = len(values)
+    nan = (float("nan"), float("nan"))
     if n < 2 or n_boot < 1:
-        return float("nan"), float("nan")
+        return nan
     rng = np.random.default_rng(seed)
-    x = np.asarray(values, dtype=float)
     idx = rng.integers(0, n, size=(n_boot, n))
     if statistic is None:
-        stats = x[idx].mean(axis=1)
+        stats = np.asarray(values, dtype=float)[idx].mean(axis=1)
     else:
-        stats = np.array([statistic(list(x[row])) for row in idx], dtype=float)
+        items = list(values)
+        got = [statistic([items[i] for i in row]) for row in idx]
+        stats = np.array([g for g in got if g is not None], dtype=float)
+        if len(stats) < n_boot / 2:
+            return nan
     alpha = 1.0 - confidence
     lo, hi = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
     return float(lo), float(hi)

@@ -10,7 +10,6 @@ so results stay valid JSON.
 from __future__ import annotations
 
 import math
-import random
 from collections import Counter
 from itertools import combinations
 from typing import Callable, Hashable, Mapping, Sequence, TypeVar
@@ -127,31 +126,13 @@ def wilson_interval(k: float, n: int, *, z: float = 1.959964) -> tuple[float, fl
 
 def bootstrap_ci(items: Sequence[T], statistic: Callable[[Sequence[T]], float | None], *,
                  n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
-    """Percentile bootstrap: resample the n items with replacement ``n_boot`` times, compute
-    the statistic on each resample θ*_b, and return the (α/2, 1 − α/2) quantiles of the θ*_b
-    (α = 1 − level; linear interpolation between order statistics). Resamples where the
-    statistic is undefined (``None``) are dropped; ``None`` when fewer than half remain."""
-    if not items:
-        return None
-    rng = random.Random(seed)
-    n = len(items)
-    stats = []
-    for _ in range(n_boot):
-        s = statistic([items[rng.randrange(n)] for _ in range(n)])
-        if s is not None:
-            stats.append(s)
-    if len(stats) < n_boot / 2:
-        return None
-    stats.sort()
-    alpha = 1.0 - level
-    return _quantile(stats, alpha / 2), _quantile(stats, 1 - alpha / 2)
+    """Percentile bootstrap interval of ``statistic`` over the items at ``level``; the method
+    lives once, in ``hrlaif.evaluation.metrics.bootstrap_ci``. ``None`` where it is undefined
+    (fewer than 2 items, or the statistic undefined on most resamples)."""
+    from hrlaif.evaluation.metrics import bootstrap_ci as _bootstrap
 
-
-def _quantile(sorted_vals: Sequence[float], q: float) -> float:
-    pos = q * (len(sorted_vals) - 1)
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(sorted_vals) - 1)
-    return sorted_vals[lo] + (sorted_vals[hi] - sorted_vals[lo]) * (pos - lo)
+    lo, hi = _bootstrap(items, statistic=statistic, n_boot=n_boot, confidence=level, seed=seed)
+    return None if math.isnan(lo) else (lo, hi)
 
 
 def _same_length(a: Sequence, b: Sequence) -> None:
