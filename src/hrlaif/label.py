@@ -113,8 +113,8 @@ class CallSpec:
 
 
 class _CallRunner:
-    """Runs judge calls through the store: cached results are reused, failed ones retried,
-    every new result is committed the moment the judge reports it."""
+    """The stage's judge calls, all through the store (``labeling.store.run_calls``); results
+    accumulate across the harm-check and pairwise rounds."""
 
     def __init__(self, judge: Any, store: Any, cfg: LabelConfig, items: list["_Item"]):
         self.judge, self.store, self.cfg, self.items = judge, store, cfg, items
@@ -122,40 +122,15 @@ class _CallRunner:
         self.made = self.cached = 0
 
     def run(self, specs: list[CallSpec], what: str) -> None:
-        from hrlaif.labeling.store import result_from_dict
-        from hrlaif.ui import progress
+        from hrlaif.labeling.store import StoredCall, run_calls
 
-        uniq = {s.key: s for s in specs if s.key not in self.results}
-        stored = self.store.get_calls(uniq)
-        todo = [s for k, s in uniq.items() if k not in stored or stored[k]["status"] == "failed"]
-        self.cached += len(uniq) - len(todo)
-        for k, row in stored.items():
-            self.results[k] = result_from_dict(row["result"])
-        if not todo:
-            return
-        log.info("%s: %d judge calls (%d from the store)", what, len(todo), len(uniq) - len(todo))
-        with progress(len(todo), f"judge {what}", unit="calls") as bar:
-            for start in range(0, len(todo), max(1, self.cfg.chunk_size)):
-                chunk = todo[start:start + max(1, self.cfg.chunk_size)]
-                written: set[int] = set()
-
-                def on_result(idx: int, res: Any, chunk: list[CallSpec] = chunk, written: set = written) -> None:
-                    self._put(chunk[idx], res)
-                    written.add(idx)
-                    bar.advance()
-
-                out = self.judge.judge_many([s.request for s in chunk], on_result=on_result)
-                for idx, res in enumerate(out):  # a backend that skipped on_result loses nothing
-                    if idx not in written:
-                        self._put(chunk[idx], res)
-                        bar.advance()
-
-    def _put(self, spec: CallSpec, res: Any) -> None:
-        it = self.items[spec.item]
-        self.store.put_call(spec.key, prompt_id=it.rs.prompt_id, set_hash_=it.set_hash, judge=self.judge.identity,
-                            task=spec.task, items=spec.shown, result=res)
-        self.results[spec.key] = res
-        self.made += 1
+        calls = [StoredCall(s.key, s.request, self.items[s.item].rs.prompt_id, self.items[s.item].set_hash, s.shown)
+                 for s in specs if s.key not in self.results]
+        results, made, cached = run_calls(self.store, self.judge, calls, what=f"judge {what}",
+                                          chunk_size=max(1, self.cfg.chunk_size))
+        self.results.update(results)
+        self.made += made
+        self.cached += cached
 
 
 # --------------------------------------------------------------------------- per-item state

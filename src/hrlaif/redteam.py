@@ -125,7 +125,8 @@ def _judge_cfg(cfg: RedTeamConfig, model: str | None) -> JudgeConfig:
 
 
 class _Calls:
-    """Judge calls through the label store: cached results reused, failures retried."""
+    """The stage's judge calls, all through the label store (``labeling.store.run_calls``), with
+    the tokens, cost and failures of every result it hands back (reused ones included)."""
 
     def __init__(self, judge: Any, store: Any):
         self.judge, self.store = judge, store
@@ -134,35 +135,17 @@ class _Calls:
         self.cost = 0.0
 
     def run(self, reqs: list[Any], keys: list[tuple[str, str]], what: str) -> list[Any]:
-        from hrlaif.labeling.store import result_from_dict, set_hash, sha
-        from hrlaif.ui import progress
+        from hrlaif.labeling.store import StoredCall, run_calls, set_hash, sha
 
-        ids = [sha([pid, self.judge.identity, r.task, set_hash(r.messages, r.responses), sub,
-                    sorted((k, str(v)) for k, v in r.metadata.items())]) for r, (pid, sub) in zip(reqs, keys)]
-        stored = self.store.get_calls(ids)
-        out: list[Any] = [None] * len(reqs)
-        todo = []
-        for i, key in enumerate(ids):
-            if key in stored and stored[key]["status"] != "failed":
-                out[i] = result_from_dict(stored[key]["result"])
-                self.cached += 1
-            else:
-                todo.append(i)
-        if todo:
-            with progress(len(todo), f"redteam {what}", unit="calls") as bar:
-                def on_result(j: int, res: Any) -> None:
-                    i = todo[j]
-                    self.store.put_call(ids[i], prompt_id=keys[i][0], set_hash_=set_hash(reqs[i].messages,
-                                        reqs[i].responses), judge=self.judge.identity, task=reqs[i].task,
-                                        items=[], result=res)
-                    out[i] = res
-                    bar.advance()
-
-                results = self.judge.judge_many([reqs[i] for i in todo], on_result=on_result)
-                for j, res in enumerate(results):
-                    if out[todo[j]] is None:
-                        on_result(j, res)
-            self.made += len(todo)
+        calls = []
+        for r, (pid, sub) in zip(reqs, keys):
+            sh = set_hash(r.messages, r.responses)
+            key = sha([pid, self.judge.identity, r.task, sh, sub, sorted((k, str(v)) for k, v in r.metadata.items())])
+            calls.append(StoredCall(key, r, pid, sh))
+        results, made, cached = run_calls(self.store, self.judge, calls, what=f"redteam {what}")
+        self.made += made
+        self.cached += cached
+        out = [results[c.key] for c in calls]
         for r in out:
             self.tokens += r.prompt_tokens + r.completion_tokens
             self.cost += r.cost_usd

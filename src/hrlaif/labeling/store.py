@@ -21,14 +21,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 import threading
 import time
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable
 
 from hrlaif.errors import InputError
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -150,3 +153,56 @@ def result_from_dict(d: dict) -> Any:
 
     names = {f.name for f in fields(JudgeResult)}
     return JudgeResult(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass(frozen=True)
+class StoredCall:
+    """One judge call as the store files it: its key, the request, and the row's provenance."""
+
+    key: str
+    request: Any  # JudgeRequest
+    prompt_id: str
+    set_hash: str
+    shown: tuple[int, ...] = ()
+
+
+def run_calls(store: LabelStore, judge: Any, calls: Iterable[StoredCall], *, what: str,
+              chunk_size: int = 0) -> tuple[dict[str, Any], int, int]:
+    """Run judge calls through the store, the one path every stage's judge calls take.
+
+    A stored result that did not fail is reused; a missing or failed call is (re)run, and each
+    new result is committed the moment the judge reports it (``on_result``), so an interrupted
+    run loses at most the calls in flight and a rerun makes no duplicate call. Calls with the
+    same key run once. ``chunk_size`` > 0 hands the judge that many requests at a time.
+
+    Returns ``(results by key, calls made now, calls reused from the store)``; the results
+    include stored failures that were retried, replaced by their new outcome.
+    """
+    from hrlaif.ui import progress
+
+    uniq = {c.key: c for c in calls}
+    stored = store.get_calls(uniq)
+    results = {k: result_from_dict(row["result"]) for k, row in stored.items()}
+    todo = [c for k, c in uniq.items() if k not in stored or stored[k]["status"] == "failed"]
+    if not todo:
+        return results, 0, len(uniq)
+    log.info("%s: %d judge calls (%d from the store)", what, len(todo), len(uniq) - len(todo))
+    size = chunk_size if chunk_size > 0 else len(todo)
+    with progress(len(todo), what, unit="calls") as bar:
+        for start in range(0, len(todo), size):
+            chunk = todo[start:start + size]
+            written: set[int] = set()
+
+            def on_result(idx: int, res: Any, chunk: list[StoredCall] = chunk, written: set = written) -> None:
+                c = chunk[idx]
+                store.put_call(c.key, prompt_id=c.prompt_id, set_hash_=c.set_hash, judge=judge.identity,
+                               task=c.request.task, items=c.shown, result=res)
+                results[c.key] = res
+                written.add(idx)
+                bar.advance()
+
+            out = judge.judge_many([c.request for c in chunk], on_result=on_result)
+            for idx, res in enumerate(out):  # a backend that skipped on_result loses nothing
+                if idx not in written:
+                    on_result(idx, res)
+    return results, len(todo), len(uniq) - len(todo)
