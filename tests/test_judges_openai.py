@@ -274,3 +274,57 @@ def test_standalone_server_entry_point() -> None:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=10)
     assert "served 1 completions" in out
+
+
+def test_tpm_limiter_keeps_every_window_under_budget() -> None:
+    from hrlaif.judges.openai_compat import _TokenLimiter
+
+    async def go() -> list[float]:
+        lim = _TokenLimiter(250, window=0.3)
+        starts = []
+        for _ in range(5):
+            entry = await lim.reserve(100)
+            starts.append(time.monotonic())
+            lim.settle(entry, 100)
+        return starts
+
+    starts = asyncio.run(go())
+    # 100 tokens each, 250 per 0.3 s: at most 2 starts in any 0.3 s window
+    for i in range(len(starts) - 2):
+        assert starts[i + 2] - starts[i] >= 0.3 - 1e-3
+    assert starts[-1] - starts[0] >= 0.6
+
+
+def test_tpm_settles_to_reported_usage_and_caps_big_requests() -> None:
+    from hrlaif.judges.openai_compat import _TokenLimiter
+
+    async def go() -> tuple[float, float]:
+        lim = _TokenLimiter(1000, window=30.0)
+        e = await lim.reserve(900)
+        lim.settle(e, 40)  # the endpoint reported 40 tokens: 960 are free again
+        t0 = time.monotonic()
+        await lim.reserve(900)  # fits at once
+        waited = time.monotonic() - t0
+        big = await _TokenLimiter(1000, window=30.0).reserve(10**6)  # capped at tpm: alone it goes through
+        return waited, big[1]
+
+    waited, big = asyncio.run(go())
+    assert waited < 5.0 and big == 1000
+
+
+def test_tpm_limit_end_to_end(monkeypatch) -> None:
+    import hrlaif.judges.openai_compat as oc
+
+    monkeypatch.setattr(oc, "TPM_WINDOW_S", 0.4)
+    long = "x" * 2000  # ≈ 500 prompt tokens by the server's count, so usage stays near the estimate
+    reqs = [JudgeRequest("pairwise", [Message("user", f"{long} {i}")], ["The answer is 1.", "The answer is 2."],
+                         category="math", reference="1") for i in range(6)]
+    with JudgeTestServer() as srv:
+        judge = make_judge(_cfg(srv.url, tpm=1200, max_tokens=50, concurrency=8))
+        t0 = time.perf_counter()
+        res = judge.judge_many(reqs)
+        elapsed = time.perf_counter() - t0
+    assert all(r.ok for r in res)
+    used = [r.prompt_tokens + r.completion_tokens for r in res]
+    assert min(used) > 1200 / 3  # so at most 2 calls fit in one window
+    assert elapsed >= 2 * 0.4  # 6 calls, 2 per 0.4 s window: two more windows at least

@@ -19,6 +19,7 @@ class JudgeConfig:
                                              "(the key itself is never logged or saved)")
     concurrency: int = opt(16, "max requests in flight (openai)")
     rpm: float = opt(0.0, "requests-per-minute limit, 0 = unlimited (openai)")
+    tpm: float = opt(0.0, "tokens-per-minute limit (prompt + completion, rolling minute), 0 = unlimited (openai)")
     timeout_s: float = opt(60.0, "per-call timeout in seconds (openai)")
     max_retries: int = opt(6, "retries on 429/5xx/timeouts/garbage before a call fails for good (openai)")
     backoff_base_s: float = opt(0.5, "first backoff delay; doubles each retry, with jitter; Retry-After wins")

@@ -2,7 +2,7 @@
 
 Requests are rendered with ``hrlaif.judges.templates`` (rationale first, verdict last), sent
 asynchronously with httpx under a bound on requests in flight (``concurrency``) and a
-requests-per-minute limit (``rpm``), spread over ``base_urls`` (least-loaded first, round-robin
+requests-per-minute limit (``rpm``) and a tokens-per-minute limit (``tpm``), spread over ``base_urls`` (least-loaded first, round-robin
 among equals). Each call has a timeout (``timeout_s``); 429, 5xx, timeouts, broken transfers,
 garbage bodies and unparseable verdicts are retried up to ``max_retries`` times with
 exponential backoff and jitter,
@@ -135,6 +135,56 @@ class _RateLimiter:
             await asyncio.sleep(start - now)
 
 
+TPM_WINDOW_S = 60.0  # the rolling window of the tokens-per-minute limit
+
+
+class _TokenLimiter:
+    """At most ``tpm`` tokens (prompt + completion) in any rolling ``window`` seconds (0 = unlimited).
+
+    A request reserves its estimate before it starts, est = ⌈prompt chars / 4⌉ + max_tokens (capped
+    at ``tpm``, so one large request can still go through alone), and waits, first come first
+    served, until the reservations of the last window leave room for it. When the response
+    reports its usage the reservation becomes the real count; a failed attempt keeps its estimate
+    (the endpoint may have counted it).
+    """
+
+    def __init__(self, tpm: float, window: float = 60.0):
+        self.tpm, self.window = float(tpm), float(window)
+        self._log: list[list[float]] = []  # [start time, tokens]
+        self._lock: asyncio.Lock | None = None
+        self._settled: asyncio.Event | None = None
+
+    def used(self, now: float) -> float:
+        self._log = [e for e in self._log if e[0] > now - self.window]
+        return sum(e[1] for e in self._log)
+
+    async def reserve(self, estimate: float) -> list[float] | None:
+        if self.tpm <= 0:
+            return None
+        if self._lock is None:
+            self._lock, self._settled = asyncio.Lock(), asyncio.Event()
+        est = min(float(estimate), self.tpm)
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                if self.used(now) + est <= self.tpm:
+                    entry = [now, est]
+                    self._log.append(entry)
+                    return entry
+                # room appears when the oldest reservation leaves the window or one settles lower
+                self._settled.clear()
+                try:
+                    await asyncio.wait_for(self._settled.wait(), max(1e-3, self._log[0][0] + self.window - now))
+                except asyncio.TimeoutError:
+                    pass
+
+    def settle(self, entry: list[float] | None, tokens: int) -> None:
+        if entry is not None and tokens > 0:
+            entry[1] = float(tokens)
+            if self._settled is not None:
+                self._settled.set()
+
+
 class OpenAIJudge:
     """Judge behind OpenAI-compatible ``/chat/completions`` endpoints. Implements ``Judge``."""
 
@@ -206,6 +256,7 @@ class OpenAIJudge:
         import httpx
 
         limiter = _RateLimiter(self.cfg.rpm)
+        tokens = _TokenLimiter(self.cfg.tpm, window=TPM_WINDOW_S)
         results: list[JudgeResult | None] = [None] * len(requests)
         # One small connection pool per lane of _LANE slots: httpcore scans its whole pool for every
         # queued request, so a single pool of 64+ connections costs O(n²) CPU per round.
@@ -221,7 +272,7 @@ class OpenAIJudge:
             async def one(i: int, req: JudgeRequest) -> None:
                 slot = await lanes.get()  # bounds requests in flight to cfg.concurrency
                 try:
-                    res = await self._judge_one(clients[slot % n_clients], limiter, req)
+                    res = await self._judge_one(clients[slot % n_clients], limiter, tokens, req)
                 finally:
                     lanes.put_nowait(slot)
                 results[i] = res
@@ -258,15 +309,21 @@ class OpenAIJudge:
             body["top_logprobs"] = 5
         return body
 
-    async def _judge_one(self, client: Any, limiter: _RateLimiter, req: JudgeRequest) -> JudgeResult:
+    async def _judge_one(self, client: Any, limiter: _RateLimiter, tokens: _TokenLimiter,
+                         req: JudgeRequest) -> JudgeResult:
         res = JudgeResult(judge=self.identity, task=req.task, attempts=0)
         t0 = time.perf_counter()
         last = ""
         for attempt in range(self.cfg.max_retries + 1):
             res.attempts = attempt + 1
             await limiter.wait()
+            body = self._body(req)
+            used_before = res.prompt_tokens + res.completion_tokens
+            reservation = await tokens.reserve(-(-sum(len(str(m["content"])) for m in body["messages"]) // 4)
+                                               + self.cfg.max_tokens)
             try:
-                await self._attempt(client, req, res)
+                await self._attempt(client, req, res, body)
+                tokens.settle(reservation, res.prompt_tokens + res.completion_tokens - used_before)
                 res.latency_s = time.perf_counter() - t0
                 return res
             except _Retryable as e:
@@ -291,13 +348,12 @@ class OpenAIJudge:
         log.warning("judge call failed for good after %d attempt(s): %s", res.attempts, last)
         return res
 
-    async def _attempt(self, client: Any, req: JudgeRequest, res: JudgeResult) -> None:
+    async def _attempt(self, client: Any, req: JudgeRequest, res: JudgeResult, body: dict[str, Any]) -> None:
         import httpx
 
         url = self._pick_url()
         self._load[url] += 1
         self.calls_per_url[url] += 1
-        body = self._body(req)
         try:
             resp = await asyncio.wait_for(
                 client.post(f"{url}/chat/completions", json=body, headers=self._headers()), self.cfg.timeout_s)
