@@ -86,22 +86,21 @@ def _check(cfg: GenerateConfig) -> None:
         log.warning("temperature 0 (greedy) with k=%d: the %d responses of a prompt will be identical", cfg.k, cfg.k)
 
 
-def _device_and_dtype(cfg: GenerateConfig) -> tuple[str, object]:
+def device_and_dtype(device: str = "auto", dtype: str = "auto", threads: int = 0) -> tuple[str, object]:
+    """Resolve the ``device``/``dtype`` options every generating stage shares: ``auto`` is cuda
+    when available (else cpu), and float32 on cpu, bfloat16 on a GPU."""
     import torch
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    device = cfg.device
+    if threads:
+        torch.set_num_threads(threads)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     names = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    if cfg.dtype == "auto":
-        dtype = torch.float32 if device == "cpu" else torch.bfloat16
-    elif cfg.dtype in names:
-        dtype = names[cfg.dtype]
-    else:
-        raise ConfigError(f"option 'dtype': expected auto, {', '.join(names)}; got {cfg.dtype!r}")
-    return device, dtype
+    if dtype == "auto":
+        return device, torch.float32 if device == "cpu" else torch.bfloat16
+    if dtype in names:
+        return device, names[dtype]
+    raise ConfigError(f"option 'dtype': expected auto, {', '.join(names)}; got {dtype!r}")
 
 
 def generation_info(cfg: GenerateConfig) -> GenerationInfo:
@@ -146,7 +145,7 @@ def generate(cfg: GenerateConfig, *, progress: bool = True) -> GenerateResult:
             from hrlaif.sampling import Sampler
 
             t0 = time.perf_counter()
-            device, dtype = _device_and_dtype(cfg)
+            device, dtype = device_and_dtype(cfg.device, cfg.dtype, cfg.threads)
             sampler = Sampler.from_spec(cfg.model, device=device, dtype=dtype)
             load_s = time.perf_counter() - t0
             log.info("loaded %s on %s in %.1fs; %d prompts to do, %d resumed", cfg.model, device, load_s,

@@ -110,6 +110,9 @@ class RedTeamConfig:
     max_new_tokens: int = opt(64, "max new tokens per policy response")
     temperature: float = opt(0.9, "policy sampling temperature")
     batch_size: int = opt(8, "policy generation batch size")
+    device: str = opt("auto", "device of the target policy: auto (cuda if available, else cpu), cpu, cuda, cuda:1, mps")
+    dtype: str = opt("auto", "dtype of the target policy: auto (float32 on cpu, bfloat16 on gpu), float32, bfloat16, "
+                             "float16")
     rewrite: bool = opt(True, "critique and revise harmful responses into harmless ones")
     seed: int = opt(0, "seed")
 
@@ -244,7 +247,10 @@ def run_redteam(cfg: RedTeamConfig) -> dict:
             raise HrlaifError(f"redteam: no attack prompts ({n_gen_failed} attacker calls failed) and no benign ones")
         write_records(out / "attacks.jsonl", attacks + benign)
         # 2. the policy answers every prompt K times
-        sampler = Sampler.from_spec(cfg.model)
+        from hrlaif.generate import device_and_dtype
+
+        device, dtype = device_and_dtype(cfg.device, cfg.dtype)
+        sampler = Sampler.from_spec(cfg.model, device=device, dtype=dtype)
         all_prompts = attacks + benign
         samples = sampler.sample([p.messages for p in all_prompts], cfg.k, temperature=cfg.temperature,
                                  max_new_tokens=cfg.max_new_tokens, seed=cfg.seed, batch_size=cfg.batch_size,
