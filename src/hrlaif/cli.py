@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str | None, str]] = {
     "ppo": ("hrlaif.ppo.train", "PPOConfig", "PPO against the reward model with a KL penalty to the SFT policy"),
     "eval": ("hrlaif.evaluate", "EvalConfig", "accuracy, toxicity, win ratio and satisfaction of a policy"),
     "run": ("hrlaif.pipeline", "RunConfig", "the whole pipeline: SFT → label basic & hybrid → RM → PPO → eval"),
+    "calibrate-harm": ("hrlaif.judges.calibrate", "CalibrateConfig",
+                       "choose the local judge's harm threshold on labelled ToxiGen sentences"),
     "review": ("hrlaif.review.server", "ReviewConfig", "local web page for human spot checks and satisfaction"),
     "env": ("hrlaif.envinfo", None, "print versions, device and threads (for bug reports)"),
 }
