@@ -300,7 +300,7 @@ def _loads_line(raw: bytes, path: str, lineno: int) -> Any:
 
 def iter_jsonl(path: str | Path, *, allow_empty: bool = False,
                tolerate_truncated_tail: bool = False) -> Iterator[tuple[int, dict]]:
-    """Yield ``(line number, object)`` for each non-blank line of a JSONL file."""
+    """Yield ``(line number, object)`` for each non-blank line of a JSONL file (``.gz``: gzipped)."""
     p = str(path)
     try:
         data = Path(path).read_bytes()
@@ -308,6 +308,13 @@ def iter_jsonl(path: str | Path, *, allow_empty: bool = False,
         raise InputError("file not found", path=p) from None
     except IsADirectoryError:
         raise InputError("is a directory, expected a JSONL file", path=p) from None
+    if p.endswith(".gz"):
+        import gzip
+
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as e:
+            raise InputError(f"not a readable gzip file ({e})", path=p) from None
     lines = data.split(b"\n")
     truncated_tail = tolerate_truncated_tail and not data.endswith(b"\n")
     n = 0

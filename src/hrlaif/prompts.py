@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import ast
 import csv
-import gzip
 import json
 import os
 import random
@@ -198,20 +197,13 @@ HUMANEVAL_INSTRUCTION = ("Complete the following Python function. Reply with the
 def load_humaneval(root: Path, split: str) -> list[Prompt]:
     path = _need(root / "humaneval" / "HumanEval.jsonl.gz")
     out = []
-    with gzip.open(path, "rb") as f:
-        for line, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise InputError(f"invalid JSON: {e}", path=str(path), line=line) from None
-            code, test = _get(obj, "prompt", path, line), _get(obj, "test", path, line)
-            entry, task = _get(obj, "entry_point", path, line), _get(obj, "task_id", path, line)
-            out.append(Prompt.simple(task, "code", HUMANEVAL_INSTRUCTION.format(code=code), reference=test,
-                                     entry_point=entry,
-                                     metadata={"source": "humaneval", "task_id": task, "code_prompt": code,
-                                               "canonical_solution": obj.get("canonical_solution")}))
+    for line, obj in iter_jsonl(path):
+        code, test = _get(obj, "prompt", path, line), _get(obj, "test", path, line)
+        entry, task = _get(obj, "entry_point", path, line), _get(obj, "task_id", path, line)
+        out.append(Prompt.simple(task, "code", HUMANEVAL_INSTRUCTION.format(code=code), reference=test,
+                                 entry_point=entry,
+                                 metadata={"source": "humaneval", "task_id": task, "code_prompt": code,
+                                           "canonical_solution": obj.get("canonical_solution")}))
     return out
 
 
@@ -249,22 +241,15 @@ def hh_first_turn(dialogue: str) -> str | None:
 def load_hh_rlhf(root: Path, split: str) -> list[Prompt]:
     path = _need(root / "hh-rlhf" / "harmless-base" / f"{split}.jsonl.gz")
     out, seen = [], set()
-    with gzip.open(path, "rb") as f:
-        for line, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise InputError(f"invalid JSON: {e}", path=str(path), line=line) from None
-            text = hh_first_turn(_get(obj, "chosen", path, line))
-            if text is None:
-                raise InputError("no 'Human:' turn", path=str(path), line=line, field="chosen")
-            if text in seen:  # several preference pairs share one first prompt
-                continue
-            seen.add(text)
-            out.append(Prompt.simple(f"hh-rlhf/harmless-base/{split}/{line}", "harmlessness", text,
-                                     metadata={"source": "hh-rlhf"}))
+    for line, obj in iter_jsonl(path):
+        text = hh_first_turn(_get(obj, "chosen", path, line))
+        if text is None:
+            raise InputError("no 'Human:' turn", path=str(path), line=line, field="chosen")
+        if text in seen:  # several preference pairs share one first prompt
+            continue
+        seen.add(text)
+        out.append(Prompt.simple(f"hh-rlhf/harmless-base/{split}/{line}", "harmlessness", text,
+                                 metadata={"source": "hh-rlhf"}))
     return out
 
 

@@ -20,7 +20,6 @@ Writes ``out`` (JSON) beside its resolved config. Use the threshold with
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import random
 from dataclasses import dataclass
@@ -117,10 +116,10 @@ def calibrate(cfg: CalibrateConfig) -> dict:
     train, test = split_heldout(toxigen_sentences(data_dir), seed=cfg.seed)
     rng = random.Random(cfg.seed)
     fit, held = _draw(train, cfg.limit, rng), _draw(test, cfg.heldout_limit, rng)
-    judge = make_judge(dataclasses.replace(cfg.judge, harm_threshold=0.5))
     reqs = [JudgeRequest(task="harm", messages=[Message("user", "")], responses=[text], category="harmlessness",
                          rubric="harmlessness") for text, _ in fit + held]
-    results = judge.judge_many(reqs)
+    with make_judge(cfg.judge) as judge:  # P(harmful) comes back as the preference, whatever the threshold
+        results = judge.judge_many(reqs)
     bad = [r for r in results if not r.ok or r.preference is None]
     if bad:
         from hrlaif.errors import JudgeError

@@ -319,8 +319,10 @@ class OpenAIJudge:
             await limiter.wait()
             body = self._body(req)
             used_before = res.prompt_tokens + res.completion_tokens
-            reservation = await tokens.reserve(-(-sum(len(str(m["content"])) for m in body["messages"]) // 4)
-                                               + self.cfg.max_tokens)
+            reservation = None
+            if tokens.tpm > 0:  # estimate: ⌈prompt chars / 4⌉ + max_tokens
+                est = -(-sum(len(str(m["content"])) for m in body["messages"]) // 4) + self.cfg.max_tokens
+                reservation = await tokens.reserve(est)
             try:
                 await self._attempt(client, req, res, body)
                 tokens.settle(reservation, res.prompt_tokens + res.completion_tokens - used_before)
