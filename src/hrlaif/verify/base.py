@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+Outcome = Literal["correct", "incorrect", "hedged", "undecided"]
 
 
 @dataclass
@@ -11,7 +13,9 @@ class Verdict:
     """What a verifier decided about one response.
 
     ``correct`` is True/False when the verifier could decide, None when it could not
-    (no answer found, ambiguous choice, sandbox unavailable); ``reason`` always says why.
+    (no answer found, a crash or timeout of the checker, sandbox unavailable); ``reason`` always
+    says why. ``hedged`` marks a response that names several answers without committing to one
+    (``correct`` is then None): a distinct outcome that labeling ranks with incorrect answers.
     """
 
     correct: bool | None
@@ -19,6 +23,16 @@ class Verdict:
     reason: str
     verifier: str  # "math", "multiple_choice", "code", "steps"
     detail: dict[str, Any] = field(default_factory=dict)
+    hedged: bool = False
+
+    @property
+    def outcome(self) -> Outcome:
+        """``"correct"``, ``"incorrect"``, ``"hedged"`` or ``"undecided"``."""
+        if self.correct is True:
+            return "correct"
+        if self.correct is False:
+            return "incorrect"
+        return "hedged" if self.hedged else "undecided"
 
 
 @dataclass
