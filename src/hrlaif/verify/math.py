@@ -1,20 +1,33 @@
-"""Math verifier: extract the final answer of a response and compare it with the reference.
+"""Math verifier: find the final answer a response commits to and compare it with the reference.
 
-Extraction order (the first that applies wins; within each, the *last* occurrence in the text):
+**Where the final answer is** (``find_final_answer``), strongest evidence first; within a level
+the *last* occurrence in the text wins, because models reason first and answer last:
 
 1. ``\\boxed{...}`` / ``\\fbox{...}`` (balanced braces);
 2. ``#### X`` (GSM8K);
-3. "the (final) answer is X", "answer: X", "答案是 X";
-4. the last number in the text.
+3. an answer statement: "the (final / correct) answer is X", "Answer: X", "**Final answer:** X",
+   "答案是 X", "最终答案：X", "所以答案为 X";
+4. no statement: the concluding sentence (the last one holding a number or a formula). There the
+   right-hand side of its last ``=`` is the answer; otherwise, when the question is known, the
+   numbers the question already gives are set aside ("After 3 hours the car has gone 180 km"
+   → 180), else the last number (lm-eval's flexible rule).
 
-A number is read with its sign, currency (``$29.00`` → ``29``), thousands separators
-(``1,234`` → ``1234``), decimals, a fraction ``3/4``, a mixed number ``3 1/2`` (→ ``7/2``) and a
-percent sign; trailing units are
-dropped. Two plain numbers are equal when ``|a − b| ≤ 1e-6`` (so ``0.333333`` matches ``1/3``,
-and integers match exactly); a percent ``p%`` also matches ``p/100``. Anything else (LaTeX such as
-``\\frac{1}{2}``, ``\\sqrt{2}``, sets) goes to math-verify. math-verify's ``parse`` arms
-``signal.alarm`` and fails outside the main thread, so from other threads it runs in a worker
-process (its main thread) with our own timeout.
+A self-correction after the chosen statement ("Wait, that is wrong ... so she has 40") moves the
+answer to what follows it. A DeepSeek-style ``<think>…</think>`` block is skipped when an answer
+follows it. Two different candidate values joined by "or" ("12 or 13 depending on ...",
+"either 5 or 6") are a **hedge**: ``correct`` is None and ``hedged`` is True.
+
+**Reading the answer**: a plain number is read by hrlaif (sign, currency ``$29.00`` → 29,
+thousands separators, decimals, fractions ``3/4``, mixed numbers ``3 1/2`` → 7/2, percent,
+scientific notation ``3.2 × 10^5``, number words "twelve"); anything else (LaTeX such as
+``\\frac{\\sqrt{2}}{2}``, roots, π, tuples, expressions) is read and compared by math-verify
+(``parse`` with its LaTeX and expression extraction configs, then ``verify``). Two plain numbers
+are equal when ``|a − b| ≤ 1e-6`` (integers exactly), or when the reference is written with
+decimals and the answer rounds to it; ``p%`` also matches ``p/100``.
+
+A crash or timeout of the checker is **undecided** (``correct`` None), never "wrong".
+math-verify's ``parse`` arms ``signal.alarm`` and fails outside the main thread, so from other
+threads it runs in a worker process (its main thread) with our own timeout.
 """
 
 from __future__ import annotations
@@ -23,153 +36,407 @@ import atexit
 import logging
 import re
 import threading
+import unicodedata
+from dataclasses import dataclass
 from fractions import Fraction
 
 from hrlaif.verify.base import Verdict
 
 log = logging.getLogger(__name__)
 
-_INT = r"(?:\d{1,3}(?:,\d{3})+(?![\d])|\d+)"
-_NUM_RE = re.compile(
-    r"(?<![\w.])(?P<sign>[-−–])?\s?(?:\\?\$|€|£|¥)?\s?"
-    r"(?:(?P<whole>\d+)[ \u00a0](?=\d+\s*/\s*\d))?"  # mixed number 3 1/2
-    rf"(?P<num>{_INT}(?:\.\d+)?|\.\d+)"
-    rf"(?:\s*/\s*(?P<den>{_INT}))?"
-    r"(?P<pct>\s?\\?%)?")
-_ANSWER_IS = re.compile(
-    r"(?:the\s+)?(?:final\s+)?answer\s*(?:is|=|:|would\s+be|will\s+be)\s*:?|答案(?:是|为|：|:)", re.I)
-_LATEX_HINT = re.compile(r"\\(?:d?frac|sqrt|pi|infty|cdot|times|left|right|mathrm|text)|\^|[a-zA-Z]\s*=|\\{|[{}]")
 _MATH_TIMEOUT_S = 5.0
 
+# --------------------------------------------------------------------------- numbers
 
-def _last_boxed(text: str) -> str | None:
-    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    if start < 0:
-        return None
-    i = text.find("{", start)
-    if i < 0:
-        return None
-    depth = 0
-    for j in range(i, len(text)):
-        if text[j] == "{":
-            depth += 1
-        elif text[j] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i + 1:j]
-    return None
+_INT = r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)"
+_SUP = "⁰¹²³⁴⁵⁶⁷⁸⁹⁻"
+_NUM_RE = re.compile(
+    r"(?<![A-Za-z0-9_.])(?P<sign>-)?[ \t]?(?:\$|€|£|¥|USD[ \t]?|RMB[ \t]?)?[ \t]?"
+    r"(?:(?P<whole>\d+)[ \t](?=\d+[ \t]*/[ \t]*\d))?"  # mixed number 3 1/2
+    rf"(?P<num>{_INT}(?:\.\d+)?|\.\d+)"
+    rf"(?:[ \t]*/[ \t]*(?P<den>{_INT})(?![\d.]))?"
+    r"(?:(?:[ \t]*(?:\\times|\\cdot|×|·|\*|x)[ \t]*10[ \t]*(?:\^[ \t]*\{?[ \t]*(?P<exp>[-+]?\d+)[ \t]*\}?"
+    rf"|(?P<supexp>[{_SUP}]+)))|(?:[eE](?P<eexp>[-+]?\d+)(?![A-Za-z])))?"
+    r"(?P<pct>[ \t]?(?:%|percent\b|per[ \t]cent\b))?")
 
-
-def _final_segment(text: str) -> tuple[str, str] | None:
-    """(segment holding the final answer, where it came from)."""
-    boxed = _last_boxed(text)
-    if boxed is not None and boxed.strip():
-        return boxed, "boxed"
-    hashes = text.rfind("####")
-    if hashes >= 0:
-        seg = text[hashes + 4:].split("\n", 1)[0]
-        if seg.strip():
-            return seg, "####"
-    matches = list(_ANSWER_IS.finditer(text))
-    for m in reversed(matches):
-        seg = text[m.end():].lstrip()
-        seg = seg.split("\n", 1)[0][:120]
-        if _NUM_RE.search(seg) or _LATEX_HINT.search(seg):
-            return seg, "answer-is"
-    return None
+_WORD_UNITS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen".split())}
+_WORD_TENS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split())
+              if w != "_"}
+_WORD_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
+_WORD_RE = re.compile(r"(?<![A-Za-z])(?:" + "|".join(sorted(
+    list(_WORD_UNITS) + list(_WORD_TENS) + list(_WORD_SCALES) + ["a dozen", "dozen", "half", "and"],
+    key=len, reverse=True)) + r")(?:[\s-]+(?:" + "|".join(
+    list(_WORD_UNITS) + list(_WORD_TENS) + list(_WORD_SCALES) + ["and"]) + r"))*(?![A-Za-z])", re.I)
 
 
-def _format_number(m: re.Match) -> str:
+def _words_value(phrase: str) -> Fraction | None:
+    """'twenty-five' → 25, 'one hundred and two' → 102, 'a dozen' → 12; None if not a number."""
+    words = [w for w in re.split(r"[\s-]+", phrase.lower()) if w and w != "and"]
+    if words == ["a", "dozen"] or words == ["dozen"]:
+        return Fraction(12)
+    if words == ["half"]:
+        return None  # "half of them" is an operation, not an answer
+    total = current = 0
+    seen = False
+    for w in words:
+        if w in _WORD_UNITS:
+            current += _WORD_UNITS[w]
+        elif w in _WORD_TENS:
+            current += _WORD_TENS[w]
+        elif w in _WORD_SCALES:
+            current = max(current, 1) * _WORD_SCALES[w]
+            if _WORD_SCALES[w] >= 1000:
+                total, current = total + current, 0
+        else:
+            return None
+        seen = True
+    return Fraction(total + current) if seen else None
+
+
+@dataclass(frozen=True)
+class _Num:
+    value: Fraction
+    text: str  # normalised: "29", "-3.5", "3/4", "50%"
+    pct: bool
+    start: int
+    end: int
+
+
+def _num_from_match(m: re.Match) -> _Num | None:
     num = m.group("num").replace(",", "")
-    if "." in num:
-        num = num.rstrip("0").rstrip(".") or "0"
-        if num.startswith("."):
-            num = "0" + num
-    num = re.sub(r"^0+(?=\d)", "", num)
     den = m.group("den").replace(",", "") if m.group("den") else ""
-    if m.group("whole") and den and "." not in num and int(den):
-        v = int(m.group("whole")) * int(den) + int(num)  # 3 1/2 → 7/2
-        num = str(v)
-    out = ("-" if m.group("sign") else "") + num
-    if den:
-        out += "/" + den
-    if m.group("pct"):
-        out += "%"
-    return "0" if out in ("-0",) else out
-
-
-def _clean_latex(seg: str) -> str:
-    s = seg.strip().strip("$").strip()
-    s = re.sub(r"\\text\{[^}]*\}|\\mathrm\{[^}]*\}", "", s)
-    s = s.replace("\\$", "").replace("\\!", "").replace("\\,", "").replace("\\%", "%")
-    s = re.sub(r"^\\\(|\\\)$|^\\\[|\\\]$", "", s).strip()
-    return s.rstrip(".").strip()
-
-
-def extract_math_answer(text: str) -> str | None:
-    """The final answer of ``text`` as a normalised string (``"29"``, ``"-3.5"``, ``"3/4"``,
-    ``"50%"``, or cleaned LaTeX such as ``"\\frac{1}{2}"``), or None if there is none."""
-    if not text:
+    try:
+        v = Fraction(num)
+        if den:
+            if int(den) == 0:
+                return None
+            v = v / int(den)
+            if m.group("whole"):
+                v += int(m.group("whole"))
+        exp = m.group("exp") or m.group("eexp")
+        if m.group("supexp"):
+            exp = m.group("supexp").translate(str.maketrans(_SUP, "0123456789-"))
+        if exp is not None:
+            if abs(int(exp)) > 400:
+                return None
+            v = v * Fraction(10) ** int(exp)
+    except (ValueError, ZeroDivisionError):
         return None
-    found = _final_segment(text)
-    if found is not None:
-        seg, source = found
-        only_number = _NUM_RE.fullmatch(_clean_latex(seg))
-        if only_number:
-            return _format_number(only_number)
-        if source == "boxed" or (_LATEX_HINT.search(seg) and not re.match(r"\s*[-−]?\\?\$?\d", seg)):
-            cleaned = _clean_latex(seg)
-            if cleaned:
-                return cleaned
-        m = _NUM_RE.search(seg)
-        if m:
-            return _format_number(m)
-    nums = list(_NUM_RE.finditer(text))
-    return _format_number(nums[-1]) if nums else None
+    if m.group("sign"):
+        v = -v
+    pct = bool(m.group("pct"))
+    shown = f"{v.numerator}/{v.denominator}" if den and v.denominator != 1 else _show(v)
+    return _Num(v, shown + ("%" if pct else ""), pct, m.start(), m.end())
 
 
-def _numeric_values(s: str) -> list[Fraction] | None:
-    """Candidate values of a normalised answer; a percent is both p and p/100. None if not a number."""
-    s = s.strip()
-    pct = s.endswith("%")
-    body = s[:-1] if pct else s
-    if not re.fullmatch(r"-?(?:\d+(?:\.\d+)?|\.\d+)(?:/\d+)?", body):
+def _show(v: Fraction) -> str:
+    if v.denominator == 1:
+        return str(v.numerator)
+    d = v.denominator
+    while d % 2 == 0:
+        d //= 2
+    while d % 5 == 0:
+        d //= 5
+    if d == 1:  # a terminating decimal
+        s = f"{float(v):.12f}".rstrip("0").rstrip(".")
+        if Fraction(s) == v:
+            return s
+    return f"{v.numerator}/{v.denominator}"
+
+
+def _numbers(text: str) -> list[_Num]:
+    out = []
+    for m in _NUM_RE.finditer(text):
+        n = _num_from_match(m)
+        if n is not None:
+            out.append(n)
+    return out
+
+
+def _word_numbers(text: str) -> list[_Num]:
+    out = []
+    for m in _WORD_RE.finditer(text):
+        v = _words_value(m.group(0))
+        if v is not None:
+            out.append(_Num(v, _show(v), False, m.start(), m.end()))
+    return out
+
+
+def _values(n: _Num) -> list[Fraction]:
+    return [n.value, n.value / 100] if n.pct else [n.value]
+
+
+# --------------------------------------------------------------------------- text preparation
+
+_DASHES = str.maketrans({"−": "-", "﹣": "-", "－": "-", "\u00a0": " ", "\u202f": " ", "\u2009": " "})
+
+
+def _prepare(text: str) -> str:
+    """NFKC (full-width digits and colons), one kind of minus, no markdown emphasis, LaTeX
+    spacing and escapes that only decorate a number (``\\$``, ``\\%``, ``{,}``, ``\\!``)."""
+    t = unicodedata.normalize("NFKC", text).translate(_DASHES)
+    t = re.sub(r"(?<=\s)–(?=\d)|^–(?=\d)", "-", t)
+    t = t.replace("**", "").replace("__", "").replace("`", "")
+    t = re.sub(r"\\[,;:! ]|\\quad|\\qquad", " ", t)
+    t = t.replace("{,}", ",").replace("\\$", "$").replace("\\%", "%")
+    t = re.sub(r"\\(?:text|mathrm|textbf|mathbf|operatorname)\s*\{([^{}]*)\}", r"\1", t)
+    t = re.sub(r"\\(?:dfrac|tfrac)", r"\\frac", t)
+    t = re.sub(r"\\left|\\right", "", t)
+    return t
+
+
+_THINK_END = re.compile(r"</think>", re.I)
+
+
+def _after_thinking(text: str) -> str:
+    parts = _THINK_END.split(text)
+    if len(parts) > 1 and re.search(r"\d|\\boxed", parts[-1]):
+        return parts[-1]
+    return text
+
+
+# --------------------------------------------------------------------------- where the answer is
+
+_ANCHOR_RE = re.compile(
+    r"(?:"
+    r"(?:the\s+)?(?:final|correct|right|actual|true)\s+(?:numerical\s+)?answer(?:\s+to\s+[^.:\n]{1,60}?)?"
+    r"\s*(?:is|was|would\s+be|will\s+be|should\s+be|comes\s+out\s+to|=|:)"
+    r"|(?<![A-Za-z])answer(?:\s+to\s+[^.:\n]{1,60}?)?\s*(?:is|was|would\s+be|will\s+be|should\s+be|=|:)"
+    r"|(?<![A-Za-z])ans\s*[:=]"
+    r"|最终答案\s*(?:是|为|：|:)?|正确答案\s*(?:是|为|：|:)?|答案\s*(?:应该是|应为|是|为|：|:)|答[：:]"
+    r")\s*:?\s*", re.I)
+_RETRACT_RE = re.compile(
+    r"(?:\bwait\b|\boops\b|\bhmm,?\s+(?:no|that)|\bno,?\s+wait\b|\bI\s+made\s+(?:a|an)\s+(?:mistake|error)|"
+    r"\b(?:that|this)(?:'s|\s+is|\s+was)\s+(?:wrong|incorrect|not\s+right|a\s+mistake)|\bcorrection\b|"
+    r"\blet\s+me\s+(?:re-?calculate|redo|recompute|correct|re-?check\s+that|fix)|\bI\s+miscalculated|"
+    r"\bactually,?\s+(?:no|that|it|the|I)\b|不对|错了|更正|重新计算)", re.I)
+_MATH_ENV_RE = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S)
+_LATEX_RE = re.compile(r"\\(?:frac|sqrt|pi|infty|cdot|times|boxed|ln|log|sin|cos|tan|binom|pm|mp)|\^|_\{|\{")
+_HEDGE_JOIN = r"\s*(?:,\s*)?(?:or|or\s+maybe|or\s+possibly|或者|或)\s*"
+_SENT_SPLIT = re.compile(r"(?<=[.!?。！？])\s+(?=[A-Z\u4e00-\u9fff(\\$*])|\n+")
+
+
+def _last_boxed(text: str) -> tuple[str, int, int] | None:
+    """(content, start, end) of the last non-empty ``\\boxed{…}`` / ``\\fbox{…}``."""
+    for m in reversed(list(re.finditer(r"\\(?:boxed|fbox)\s*\{", text))):
+        depth, i = 0, m.end() - 1
+        for j in range(i, len(text)):
+            if text[j] == "{":
+                depth += 1
+            elif text[j] == "}":
+                depth -= 1
+                if depth == 0:
+                    content = text[i + 1:j]
+                    if content.strip():
+                        return content, m.start(), j + 1
+                    break
+    return None
+
+
+@dataclass
+class FinalAnswer:
+    """Where a response's final answer is, and what it is."""
+
+    text: str  # the answer as written (a segment of the response)
+    source: str  # "boxed", "####", "answer-is", "conclusion"
+    number: _Num | None = None  # the value when it is a plain number
+    hedge: list[str] | None = None  # two or more different candidates, not committed
+
+
+def _segment_after(text: str, pos: int) -> str:
+    """The answer statement from ``pos``: to the end of its line or sentence (≤ 200 chars)."""
+    seg = text[pos:pos + 240].split("\n", 1)[0]
+    m = re.search(r"(?<![\d$])[.!?。！？;；](?=\s|$)(?!\d)|\.\s+(?=[A-Z])", seg)
+    if m and not _inside_math(seg, m.start()):
+        seg = seg[:m.start()]
+    return seg[:200]
+
+
+def _inside_math(seg: str, i: int) -> bool:
+    return seg[:i].count("$") % 2 == 1 or seg[:i].count("\\(") > seg[:i].count("\\)")
+
+
+def _rhs(seg: str) -> str:
+    """The right-hand side of the last ``=`` (``5 + 3 = 8`` → ``8``), outside inequalities."""
+    parts = re.split(r"(?<![<>!=])=(?!=)|≈|\\approx", seg)
+    if len(parts) > 1 and parts[-1].strip(" $\\)]*."):
+        return parts[-1]
+    return seg
+
+
+def _read_segment(seg: str, source: str, question_values: set[Fraction] | None) -> FinalAnswer | None:
+    """The answer an answer statement / boxed content / concluding sentence commits to."""
+    s = seg.strip()
+    if not s:
         return None
-    num, _, den = body.partition("/")
-    if den and int(den) == 0:
+    envs = [next(g for g in m.groups() if g is not None) for m in _MATH_ENV_RE.finditer(s)]
+    if source in ("answer-is", "####", "boxed"):
+        body = envs[0] if envs and s.lstrip(" (:*").startswith(("$", "\\(", "\\[")) else s
+    else:
+        body = envs[-1] if envs else s
+    body = _rhs(body) if source != "boxed" or "=" in body else body
+    hedge = _hedge(body)
+    if hedge:
+        return FinalAnswer(body.strip(), source, hedge=hedge)
+    tup = re.match(r"\s*[(\[{]\s*-?[\w.\\]+\s*(?:,\s*-?[\w.\\]+\s*)+[)\]}]", body)
+    if tup:  # a tuple, interval or set: math-verify compares it whole
+        return FinalAnswer(tup.group(0).strip(), source)
+    nums = _numbers(body)
+    if nums:
+        if source == "conclusion" and len(nums) > 1 and not envs and "=" not in seg:
+            fresh = [n for n in nums if question_values is not None and not any(v in question_values for v in _values(n))]
+            pick = fresh[0] if fresh else nums[-1]
+        else:
+            pick = nums[0]
+        rest = body[:pick.start].strip(" :$([{*") + body[pick.end:].strip(" .,$)]}*")
+        if _LATEX_RE.search(body) and re.search(r"\\(?:frac|sqrt|pi)|\^|[a-z]\s*\^", rest):
+            return FinalAnswer(body.strip(), source)  # the number is only part of a formula
+        return FinalAnswer(pick.text, source, number=pick)
+    words = _word_numbers(body)
+    if words and not _LATEX_RE.search(body):
+        w = words[0] if source != "conclusion" else words[-1]
+        return FinalAnswer(w.text, source, number=w)
+    if _LATEX_RE.search(body) or re.search(r"[a-z]\s*[+\-*/^]|\(.+,.+\)|\\pi|π|√", body):
+        return FinalAnswer(body.strip(" .:"), source)
+    return None
+
+
+def _hedge(body: str) -> list[str] | None:
+    """Two different numbers offered as alternatives: "12 or 13", "either 5 or 6", "5 或 6"."""
+    m = re.search(rf"{_NUM_RE.pattern}{_HEDGE_JOIN}(?:maybe\s+|possibly\s+|perhaps\s+)?\$?(?P<second>-?\$?\d[\d,]*(?:\.\d+)?)",
+                  body, re.I)
+    if not m:
         return None
-    v = Fraction(num) / (Fraction(den) if den else 1)
-    return [v, v / 100] if pct else [v]
+    a = _num_from_match(m)
+    b = _numbers(m.group("second"))
+    if a is None or not b or a.value == b[0].value:
+        return None
+    return [a.text, b[0].text]
 
 
-def _reference_answer(reference: str) -> str:
-    ref = str(reference).strip()
-    direct = _NUM_RE.fullmatch(_clean_latex(ref))
-    if direct:
-        return _format_number(direct)
-    if "####" in ref or "\\boxed" in ref or _ANSWER_IS.search(ref):
-        got = extract_math_answer(ref)
+def _question_values(question: str | None) -> set[Fraction] | None:
+    if not question:
+        return None
+    return {v for n in _numbers(_prepare(question)) for v in _values(n)} | {
+        n.value for n in _word_numbers(question)}
+
+
+def _conclusion(text: str, question_values: set[Fraction] | None) -> FinalAnswer | None:
+    """The answer of the last sentence that holds a number or a formula."""
+    sentences = [s for s in _SENT_SPLIT.split(text) if s and s.strip()]
+    for sent in reversed(sentences):
+        if re.search(r"\d|\\frac|\\sqrt|\\pi", sent) or _word_numbers(sent):
+            got = _read_segment(sent, "conclusion", question_values)
+            if got is not None:
+                return got
+    return None
+
+
+def find_final_answer(response: str, question: str | None = None) -> FinalAnswer | None:
+    """The final answer ``response`` commits to (see the module docstring), or None."""
+    if not response or not response.strip():
+        return None
+    text = _prepare(_after_thinking(response))
+    qv = _question_values(question)
+    return _find(text, qv, depth=0)
+
+
+def _find(text: str, qv: set[Fraction] | None, depth: int) -> FinalAnswer | None:
+    candidates: list[tuple[int, FinalAnswer]] = []  # (end position, answer)
+    boxed = _last_boxed(text)
+    if boxed is not None:
+        got = _read_segment(boxed[0], "boxed", qv)
         if got is not None:
-            return got
-    return _clean_latex(ref)
+            candidates.append((boxed[2], got))
+    if not candidates:
+        for m in reversed(list(re.finditer(r"####", text))):
+            got = _read_segment(_segment_after(text, m.end()), "####", qv)
+            if got is not None:
+                candidates.append((m.end(), got))
+                break
+    if not candidates:
+        for m in reversed(list(_ANCHOR_RE.finditer(text))):
+            got = _read_segment(_segment_after(text, m.end()), "answer-is", qv)
+            if got is not None:
+                candidates.append((m.end(), got))
+                break
+    if candidates:
+        end, got = candidates[0]
+        tail = text[end:]
+        r = _RETRACT_RE.search(tail)
+        if r and depth < 3:
+            later = _find(tail[r.end():], qv, depth + 1)
+            if later is not None:
+                return later
+        return got
+    return _conclusion(text, qv)
 
 
-def _close(a: Fraction, b: Fraction) -> bool:
-    return abs(a - b) <= Fraction(1, 10**6)
+def extract_math_answer(text: str, question: str | None = None) -> str | None:
+    """The final answer of ``text`` as a normalised string (``"29"``, ``"-3.5"``, ``"3/4"``,
+    ``"50%"``, or the formula as written, e.g. ``"\\frac{1}{2}"``), or None if there is none."""
+    got = find_final_answer(text, question)
+    if got is None:
+        return None
+    if got.hedge:
+        return " or ".join(got.hedge)
+    return got.number.text if got.number is not None else got.text
+
+
+# --------------------------------------------------------------------------- the reference
+
+
+def _reference(reference: str) -> tuple[str, _Num | None]:
+    """(reference as text, its value when it is a plain number)."""
+    ref = _prepare(str(reference).strip())
+    if "####" in ref or "\\boxed" in ref or _ANCHOR_RE.search(ref):
+        got = find_final_answer(ref)
+        if got is not None and not got.hedge:
+            return (got.number.text if got.number else got.text), got.number
+    bare = ref.strip().strip("$").strip()
+    nums = _numbers(bare)
+    if len(nums) == 1 and not _LATEX_RE.search(bare):
+        rest = bare[:nums[0].start] + bare[nums[0].end:]
+        if not re.search(r"[\d=+*/^(),]", rest):  # "18", "$18.00", "18 dollars", "50%"
+            return nums[0].text, nums[0]
+    return bare, None
+
+
+def _decimals(text: str) -> int:
+    m = re.search(r"\.(\d+)", text)
+    return len(m.group(1)) if m else 0
+
+
+def _numbers_equal(pred: _Num, gold: _Num, gold_text: str) -> bool:
+    for p in _values(pred):
+        for g in _values(gold):
+            if abs(p - g) <= Fraction(1, 10**6):
+                return True
+    d = _decimals(gold_text)
+    if d >= 2 and not gold.pct:  # a reference rounded to d decimals ("0.333" for 1/3)
+        return round(pred.value, d) == round(gold.value, d)
+    return False
 
 
 # --------------------------------------------------------------------------- math-verify, thread-safe
 
 
+def _wrap(s: str) -> str:
+    return s if "$" in s or "\\(" in s or "\\[" in s else f"${s}$"
+
+
 def _math_verify_here(gold: str, pred: str) -> bool | None:
     """math-verify in *this* thread (must be a main thread: it arms ``signal.alarm``).
     None when the reference cannot be parsed."""
-    from math_verify import parse, verify
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
-    g = parse(gold if "$" in gold else f"${gold}$")
+    configs = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
+    g = parse(_wrap(gold), extraction_config=configs)
     if not g:
         return None
-    p = parse(pred if "$" in pred else f"${pred}$")
+    p = parse(_wrap(pred), extraction_config=configs)
     if not p:
         return False
     return bool(verify(g, p))
@@ -208,36 +475,41 @@ def _math_verify_safe(gold: str, pred: str, timeout_s: float = _MATH_TIMEOUT_S) 
 # --------------------------------------------------------------------------- verdict
 
 
-def verify_math(response: str, reference: str) -> Verdict:
+def verify_math(response: str, reference: str, *, question: str | None = None) -> Verdict:
     """Is the final answer of ``response`` equal to ``reference`` (a number, LaTeX, or a full
-    solution ending in ``#### X``)? Numbers are compared with an absolute tolerance of 1e-6,
-    other forms with math-verify."""
-    gold = _reference_answer(reference)
-    if not gold:
+    solution ending in ``#### X``)? ``question``, when given, helps find the answer in a
+    concluding sentence (numbers the question gives are not the answer). Numbers are compared
+    exactly (1e-6), other forms with math-verify; a checker crash or timeout is undecided."""
+    gold_text, gold_num = _reference(reference)
+    if not gold_text:
         return Verdict(None, None, "reference answer is empty", "math")
-    pred = extract_math_answer(response)
-    if pred is None:
-        return Verdict(None, None, "no final answer found in the response", "math", {"reference": gold})
-    seg = _final_segment(response)
-    detail = {"reference": gold, "source": seg[1] if seg else "last-number"}
-    gv, pv = _numeric_values(gold), _numeric_values(pred)
-    if gv is not None and pv is not None:
-        ok = any(_close(p, g) for p in pv for g in gv)
-        return Verdict(ok, pred, f"{pred} {'=' if ok else '≠'} reference {gold}", "math",
-                       {**detail, "method": "numeric"})
-    if gv is None and seg is not None:  # a non-number reference ("(5, 6)", "12:30"): compare the whole answer
-        whole = _clean_latex(seg[0]).strip(" *")
-        pred = whole or pred
+    got = find_final_answer(response, question)
+    if got is None:
+        return Verdict(None, None, "no final answer found in the response", "math",
+                       {"reference": gold_text, "no_answer": True})
+    detail = {"reference": gold_text, "source": got.source}
+    if got.hedge:
+        return Verdict(None, " or ".join(got.hedge), f"hedged between {' and '.join(got.hedge)}", "math",
+                       {**detail, "candidates": got.hedge}, hedged=True)
+    if got.number is not None and gold_num is not None:
+        ok = _numbers_equal(got.number, gold_num, gold_text)
+        return Verdict(ok, got.number.text, f"{got.number.text} {'=' if ok else '≠'} reference {gold_text}",
+                       "math", {**detail, "method": "numeric"})
+    pred = got.number.text if got.number is not None else got.text
     try:
-        ok = _math_verify_safe(gold, pred)
+        ok = _math_verify_safe(gold_text, pred)
     except TimeoutError:
         return Verdict(None, pred, "equivalence check timed out", "math", {**detail, "method": "math-verify"})
-    except Exception as e:  # math-verify/sympy raise many types on odd input
-        log.debug("math-verify failed on %r vs %r: %s", pred, gold, e)
-        ok = None
-    if ok is None:  # unparseable reference: fall back to comparing normalised strings
-        ok = re.sub(r"\s+", "", pred) == re.sub(r"\s+", "", gold)
-        return Verdict(ok, pred, f"{pred} {'=' if ok else '≠'} reference {gold} (string match)", "math",
+    except Exception as e:  # math-verify/sympy raise many types on odd input: undecided, never wrong
+        log.debug("math-verify failed on %r vs %r: %s", pred, gold_text, e)
+        return Verdict(None, pred, f"equivalence check failed ({type(e).__name__})", "math",
+                       {**detail, "method": "math-verify"})
+    if ok is None:  # a reference math-verify cannot read: compare normalised strings
+        same = re.sub(r"\s+", "", pred) == re.sub(r"\s+", "", gold_text)
+        if same:
+            return Verdict(True, pred, f"{pred} = reference {gold_text} (string match)", "math",
+                           {**detail, "method": "string"})
+        return Verdict(None, pred, f"cannot read the reference {gold_text!r} to compare", "math",
                        {**detail, "method": "string"})
-    return Verdict(ok, pred, f"{pred} {'≡' if ok else '≢'} reference {gold}", "math",
+    return Verdict(ok, pred, f"{pred} {'≡' if ok else '≢'} reference {gold_text}", "math",
                    {**detail, "method": "math-verify"})
