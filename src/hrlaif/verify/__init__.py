@@ -44,7 +44,7 @@ def code_prompt(prompt: "Prompt") -> str:
 
 
 def _math(prompt: "Prompt", response: str, *, steps: bool = True, **_: Any) -> Verdict:
-    v = verify_math(response, prompt.reference or "")
+    v = verify_math(response, prompt.reference or "", question=prompt.text)
     if steps:
         v.detail["steps"] = dataclasses.asdict(check_steps(response))
     return v
