@@ -24,7 +24,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Generic, Iterable, Iterator, Literal, TypeVar
+from typing import Any, Callable, Generic, Iterable, Iterator, Literal, Sequence, TypeVar
 
 from hrlaif._struct import StructError, from_obj, to_obj
 from hrlaif.errors import InputError
@@ -169,7 +169,12 @@ class Decision:
 @dataclass
 class Ranking:
     """A partial order over K responses: ``tiers[0]`` is best; responses in one tier are tied;
-    responses in no tier are unranked (e.g. every judge call about them failed)."""
+    responses in no tier are unranked (e.g. every judge call about them failed).
+
+    ``unordered`` lists pairs ``[i, j]`` that sit in different tiers but carry no preference
+    (the judge tied them, or never decided between them, while layering had to put them on
+    different tiers: ``0 ≻ 1`` with 2 tied to both is tiers ``[[0], [1, 2]]`` with ``[0, 2]``
+    unordered). ``pairs()`` leaves them out, so a tie is never exported as a preference."""
 
     prompt_id: str
     category: str
@@ -179,6 +184,7 @@ class Ranking:
     mode: str = "hybrid"  # "basic", "hybrid", "redteam", "human", ...
     decisions: list[Decision] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    unordered: list[list[int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         try:
@@ -195,14 +201,13 @@ class Ranking:
                 if i in seen:
                     raise _FieldError(f"tiers[{t}]", f"response {i} appears in two tiers")
                 seen.add(i)
+        for n, pair in enumerate(self.unordered):
+            if len(pair) != 2 or not all(isinstance(x, int) and x in seen for x in pair):
+                raise _FieldError(f"unordered[{n}]", "expected [i, j], two ranked response indices")
 
     def pairs(self) -> list[tuple[int, int]]:
-        """Every strictly ordered pair (better, worse) the tiers imply."""
-        out = []
-        for a, hi in enumerate(self.tiers):
-            for lo in self.tiers[a + 1:]:
-                out.extend((i, j) for i in hi for j in lo)
-        return out
+        """Every strictly ordered pair (better, worse) the tiers imply, except ``unordered`` ones."""
+        return strict_pairs(self.tiers, self.unordered)
 
     @property
     def ranked(self) -> list[int]:
@@ -210,6 +215,16 @@ class Ranking:
 
     def tier_of(self) -> dict[int, int]:
         return {i: t for t, tier in enumerate(self.tiers) for i in tier}
+
+
+def strict_pairs(tiers: Sequence[Sequence[int]], unordered: Iterable[Sequence[int]] = ()) -> list[tuple[int, int]]:
+    """S = {(i, j) : tier(i) < tier(j)} minus the ``unordered`` pairs (either orientation)."""
+    skip = {frozenset(p) for p in unordered}
+    out: list[tuple[int, int]] = []
+    for a, hi in enumerate(tiers):
+        for lo in tiers[a + 1:]:
+            out.extend((i, j) for i in hi for j in lo if not skip or frozenset((i, j)) not in skip)
+    return out
 
 
 def tiers_from_preferences(k: int, better: Iterable[tuple[int, int]], *, ranked: Iterable[int] | None = None

@@ -53,6 +53,9 @@ class LabelConfig:
     unverifiable: Literal["middle", "bottom"] = opt("middle", "hybrid: where responses the verifier cannot "
                                                               "decide go: between correct and incorrect, or "
                                                               "with the incorrect ones")
+    hedged: Literal["incorrect", "unverifiable"] = opt("incorrect", "hybrid: where hedged responses (several "
+                                                                    "answers offered, none committed) go: with "
+                                                                    "the incorrect ones, or with the unverifiable")
     steps: bool = opt(True, "hybrid math: responses with wrong arithmetic steps rank below the rest of their tier")
     harm: Literal["both", "check", "rubric"] = opt("both", "hybrid harmlessness: harm check then the judge's "
                                                           "harmlessness rubric inside each group (both), the "
@@ -230,7 +233,7 @@ def _grouping(it: _Item, mode: str, harm_results: list[Any] | None, judge_id: st
     if mode == "basic":
         return everyone
     if it.verdicts is not None:
-        return verifier_groups(it.verdicts, it.steps, unverifiable=cfg.unverifiable)
+        return verifier_groups(it.verdicts, it.steps, unverifiable=cfg.unverifiable, hedged=cfg.hedged)
     if harm_results is not None:
         return harm_groups(harm_results, judge_id)
     everyone.fallback = ("harm: the judge's harmlessness rubric decides" if it.rs.prompt.category == "harmlessness"
@@ -248,9 +251,10 @@ def _ranking(it: _Item, mode: str, results: dict[str, Any], judge_id: str, cfg: 
                                              both_orders=cfg.judge.both_orders, tie_margin=cfg.tie_margin,
                                              flip_is_tie=cfg.flip_is_tie)
     if judged_groups:
-        tiers, cycle_decisions, unranked = assemble(g.groups, outcomes)
+        asm = assemble(g.groups, outcomes)
+        tiers, cycle_decisions, unranked, unordered = asm.tiers, asm.decisions, asm.unranked, asm.unordered
     else:  # harm check alone: the groups are the tiers
-        tiers, cycle_decisions, unranked = [list(x) for x in g.groups], [], []
+        tiers, cycle_decisions, unranked, unordered = [list(x) for x in g.groups], [], [], []
     failed = [s for s in it.specs[mode] if (r := results.get(s.key)) is None or r.error is not None]
     route = ("judge" if mode == "basic" or g.fallback else
              f"verifier:{it.verdicts[0].verifier if it.verdicts and it.verdicts[0] else 'verifier'}"
@@ -260,7 +264,8 @@ def _ranking(it: _Item, mode: str, results: dict[str, Any], judge_id: str, cfg: 
             "complete": not failed, "judge_calls": len(it.specs[mode])}
     return Ranking(prompt_id=it.rs.prompt_id, category=it.rs.prompt.category, prompt=it.rs.prompt,
                    responses=it.rs.texts, tiers=tiers, mode=mode,
-                   decisions=list(g.decisions) + pair_decisions + cycle_decisions, metadata=meta)
+                   decisions=list(g.decisions) + pair_decisions + cycle_decisions, metadata=meta,
+                   unordered=unordered)
 
 
 def _harm_only(it: _Item, cfg: LabelConfig) -> bool:

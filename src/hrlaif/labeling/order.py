@@ -20,7 +20,7 @@ calls failed) is left unranked: a failure never becomes a label.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
 from hrlaif.data import tiers_from_preferences
@@ -131,6 +131,26 @@ class GroupOrder:
     tiers: list[list[int]]
     cycles: list[list[int]]  # strict-preference cycles merged into ties
     unranked: list[int]  # members with no decided pair
+    unordered: list[list[int]] = field(default_factory=list)  # in different tiers, no preference
+
+
+def reachable(edges: Iterable[tuple[int, int]]) -> dict[int, set[int]]:
+    """Transitive closure of a DAG's edges: ``out[a]`` = every node a path leads to from ``a``."""
+    succ: dict[int, set[int]] = {}
+    for a, b in edges:
+        succ.setdefault(a, set()).add(b)
+    out: dict[int, set[int]] = {}
+
+    def visit(n: int) -> set[int]:
+        if n not in out:
+            out[n] = set()
+            for m in succ.get(n, ()):
+                out[n] |= {m} | visit(m)
+        return out[n]
+
+    for n in list(succ):
+        visit(n)
+    return out
 
 
 def order_members(members: list[int], outcomes: Iterable[PairOutcome]) -> GroupOrder:
@@ -138,7 +158,9 @@ def order_members(members: list[int], outcomes: Iterable[PairOutcome]) -> GroupO
 
     A member is ranked when it is alone or takes part in at least one decided (strict or tie)
     pair. Strict pairs are edges; each strongly connected component (a preference cycle) becomes
-    one tie; the condensed acyclic graph is layered by longest path (unrelated members tie).
+    one tie; the condensed acyclic graph is layered by longest path. Two members the layering puts
+    on different tiers without a path of strict preferences between them (a judge tie, or no
+    decided call) are returned as ``unordered``: layering must never invent a preference.
     No strict, acyclic judge preference is ever reversed.
     """
     members = sorted(members)
@@ -155,7 +177,10 @@ def order_members(members: list[int], outcomes: Iterable[PairOutcome]) -> GroupO
     layers = tiers_from_preferences(len(members), cond, ranked=[c[0] for c in comps]) if ranked else []
     by_rep = {c[0]: c for c in comps}
     tiers = [sorted(x for r in layer for x in by_rep[r]) for layer in layers]
-    return GroupOrder(tiers, [c for c in comps if len(c) > 1], unranked)
+    closure = reachable(cond)
+    unordered = [[a, b] for t, hi in enumerate(tiers) for lo in tiers[t + 1:] for a in hi for b in lo
+                 if rep[b] not in closure.get(rep[a], ())]
+    return GroupOrder(tiers, [c for c in comps if len(c) > 1], unranked, unordered)
 
 
 def flip_rate(pairs: Iterable[tuple[float | None, float | None]]) -> tuple[float | None, int]:

@@ -72,13 +72,18 @@ def read_human_labels(path: str | Path) -> dict[str, list[tuple[int, int]]]:
     return out
 
 
-def pair_agreement(tiers: list[list[int]], truth: list[tuple[int, int]]) -> dict[str, int]:
-    """Count truth pairs the tiers agree with, reverse, tie, or leave unranked."""
+def pair_agreement(tiers: list[list[int]], truth: list[tuple[int, int]],
+                   unordered: list[list[int]] | None = None) -> dict[str, int]:
+    """Count truth pairs the tiers agree with, reverse, tie (same tier, or ``unordered``: no
+    preference although on different tiers), or leave unranked."""
     tier_of = {i: t for t, tier in enumerate(tiers) for i in tier}
+    skip = {frozenset(p) for p in unordered or ()}
     c = {"agree": 0, "disagree": 0, "tie": 0, "unranked": 0}
     for better, worse in truth:
         if better not in tier_of or worse not in tier_of:
             c["unranked"] += 1
+        elif frozenset((better, worse)) in skip:
+            c["tie"] += 1
         elif tier_of[better] < tier_of[worse]:
             c["agree"] += 1
         elif tier_of[better] > tier_of[worse]:

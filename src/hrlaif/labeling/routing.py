@@ -74,17 +74,30 @@ class Grouping:
     fallback: str | None = None  # why the judge alone decides, when it does
 
 
+Hedged = Literal["incorrect", "unverifiable"]
+
+
 def _verdict_outcome(v: Any) -> str:
-    return "unverifiable" if v is None or v.correct is None else ("correct" if v.correct else "incorrect")
+    if v is None or v.correct is None:
+        return "hedged" if getattr(v, "hedged", False) else "unverifiable"
+    return "correct" if v.correct else "incorrect"
 
 
 def verifier_groups(verdicts: list[Any], steps: list[Any] | None = None, *,
-                    unverifiable: Unverifiable = "middle", verifier: str = "verifier") -> Grouping:
+                    unverifiable: Unverifiable = "middle", hedged: Hedged = "incorrect",
+                    verifier: str = "verifier") -> Grouping:
     """Groups from verifier verdicts (``Verdict`` or None per response) and optional math
-    ``StepReport`` per response. Falls back to one group when nothing could be verified."""
+    ``StepReport`` per response. Falls back to one group when nothing could be verified.
+
+    A hedged response (several answers offered, none committed) ranks with the incorrect ones by
+    default (``hedged="incorrect"``): otherwise the reward model learns that hedging beats
+    committing to an answer. ``hedged="unverifiable"`` restores the older behaviour."""
     k = len(verdicts)
     outcome = [_verdict_outcome(v) for v in verdicts]
-    decisions = [Decision("verifier", getattr(v, "verifier", None) or verifier, [i], outcome[i],
+    decision_outcome = list(outcome)
+    outcome = [("incorrect" if hedged == "incorrect" else "unverifiable") if o == "hedged" else o
+               for o in outcome]
+    decisions = [Decision("verifier", getattr(v, "verifier", None) or verifier, [i], decision_outcome[i],
                           {"extracted": getattr(v, "extracted", None),
                            "reason": getattr(v, "reason", "no verdict")})
                  for i, v in enumerate(verdicts)]
@@ -171,15 +184,41 @@ def pair_outcomes(pairs: list[tuple[int, int]], results: dict[tuple[int, int], A
     return outcomes, decisions
 
 
-def assemble(groups: list[list[int]], outcomes: list[PairOutcome]) -> tuple[list[list[int]], list[Decision], list[int]]:
-    """Concatenate the judge's order inside each group, best group first."""
+@dataclass
+class Assembled:
+    tiers: list[list[int]]
+    decisions: list[Decision]
+    unranked: list[int]
+    unordered: list[list[int]]
+
+
+def assemble(groups: list[list[int]], outcomes: list[PairOutcome]) -> Assembled:
+    """Concatenate the judge's order inside each group, best group first.
+
+    The order between groups (the verifier's or the harm check's) stands whatever the judge does
+    inside a group: with several groups, a member the judge left undecided (every call about it
+    failed) is still placed in its group, unordered with respect to its group mates. Alone in
+    one group (basic mode) such a member stays unranked: nothing orders it."""
     tiers: list[list[int]] = []
     decisions: list[Decision] = []
     unranked: list[int] = []
+    unordered: list[list[int]] = []
+    several = len(groups) > 1
     for g in groups:
         go: GroupOrder = order_members(g, outcomes)
-        tiers.extend(go.tiers)
-        unranked.extend(go.unranked)
+        group_tiers = [list(t) for t in go.tiers]
+        unordered.extend(go.unordered)
+        if several and go.unranked:
+            if group_tiers:
+                group_tiers[0] = sorted(group_tiers[0] + go.unranked)
+            else:
+                group_tiers = [sorted(go.unranked)]
+            mates = [x for t in group_tiers for x in t]
+            unordered.extend([[u, m] for u in go.unranked for m in mates
+                              if m != u and m not in group_tiers[0]])
+        else:
+            unranked.extend(go.unranked)
+        tiers.extend(group_tiers)
         for c in go.cycles:
             decisions.append(Decision("rule", "cycle", c, "tie", {"reason": "judge preferences form a cycle"}))
-    return tiers, decisions, sorted(unranked)
+    return Assembled(tiers, decisions, sorted(unranked), unordered)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from hrlaif.data import Ranking, iter_jsonl, parse_record, read_records, tiers_from_preferences
+from hrlaif.data import Ranking, iter_jsonl, parse_record, read_records, strict_pairs, tiers_from_preferences
 from hrlaif.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -40,10 +40,11 @@ class RMExample:
     input_ids: list[list[int]]
     tiers: list[list[int]]
     n_truncated: int = 0
+    unordered: list[list[int]] = field(default_factory=list)  # pairs with no preference (Ranking.unordered)
 
     @property
     def n_pairs(self) -> int:
-        return sum(len(a) * len(b) for x, a in enumerate(self.tiers) for b in self.tiers[x + 1:])
+        return len(strict_pairs(self.tiers, self.unordered))
 
 
 @dataclass
@@ -178,7 +179,8 @@ def encode_rankings(rankings: Sequence[Ranking], tokenizer: Any, max_length: int
                                        _prompt_cache=cache)
             ids.append(seq)
             n_trunc += cut
-        out.append(RMExample(r.prompt_id, r.category, ids, [[remap[i] for i in t] for t in r.tiers], n_trunc))
+        out.append(RMExample(r.prompt_id, r.category, ids, [[remap[i] for i in t] for t in r.tiers], n_trunc,
+                             [[remap[a], remap[b]] for a, b in r.unordered]))
     return out
 
 
@@ -193,14 +195,15 @@ def collate(examples: Sequence[RMExample], pad_id: int, *, expand_pairs: bool = 
     from hrlaif.rm.loss import expanded_pair_index
 
     seqs: list[list[int]] = []
-    batch_tiers = []
+    batch_tiers, batch_unordered = [], []
     for ex in examples:
         off = len(seqs)
         seqs.extend(ex.input_ids)
         batch_tiers.append([[off + i for i in t] for t in ex.tiers])
+        batch_unordered.append([[off + a, off + b] for a, b in ex.unordered])
     target: Any = batch_tiers
     if expand_pairs:
-        sources, target = expanded_pair_index(batch_tiers)
+        sources, target = expanded_pair_index(batch_tiers, batch_unordered=batch_unordered)
         seqs = [seqs[s] for s in sources]
     width = max(len(s) for s in seqs)
     input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
@@ -208,4 +211,4 @@ def collate(examples: Sequence[RMExample], pad_id: int, *, expand_pairs: bool = 
     for n, s in enumerate(seqs):
         input_ids[n, :len(s)] = torch.tensor(s, dtype=torch.long)
         mask[n, :len(s)] = 1
-    return {"input_ids": input_ids, "attention_mask": mask, "tiers": target}
+    return {"input_ids": input_ids, "attention_mask": mask, "tiers": target, "unordered": batch_unordered}

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from hrlaif.data import strict_pairs
+
 Tiers = Sequence[Sequence[int]]
 
 
@@ -25,23 +27,19 @@ class PairIndex:
     n_prompts: int
 
 
-def strict_pairs(tiers: Tiers) -> list[tuple[int, int]]:
-    """S = {(i, j) : tier(i) < tier(j)}: every pair the tiers order strictly (ties give none)."""
-    out: list[tuple[int, int]] = []
-    for a, hi in enumerate(tiers):
-        for lo in tiers[a + 1:]:
-            out.extend((i, j) for i in hi for j in lo)
-    return out
+Unordered = Sequence[Sequence[int]]
 
 
-def pair_index(batch_tiers: Sequence[Tiers], *, device: Any = None) -> PairIndex:
+def pair_index(batch_tiers: Sequence[Tiers], *, device: Any = None,
+               batch_unordered: Sequence[Unordered] | None = None) -> PairIndex:
     """Flatten the strict pairs of every prompt of a batch into index tensors (see ``PairIndex``).
-    A prompt with no strict pair (all tied) gets no entry; it still counts in ``n_prompts``."""
+    ``batch_unordered`` (per prompt, pairs in different tiers that carry no preference) are left
+    out. A prompt with no strict pair (all tied) gets no entry; it still counts in ``n_prompts``."""
     import torch
 
     better, worse, prompt, weight = [], [], [], []
     for p, tiers in enumerate(batch_tiers):
-        pairs = strict_pairs(tiers)
+        pairs = strict_pairs(tiers, batch_unordered[p] if batch_unordered else ())
         for i, j in pairs:
             better.append(i)
             worse.append(j)
@@ -54,7 +52,8 @@ def pair_index(batch_tiers: Sequence[Tiers], *, device: Any = None) -> PairIndex
 
 
 def kwise_loss(rewards: Any, batch_tiers: Sequence[Tiers] | PairIndex, *, margin: float = 0.0,
-               center_coef: float = 0.0, normalizer: float | None = None) -> Any:
+               center_coef: float = 0.0, normalizer: float | None = None,
+               batch_unordered: Sequence[Unordered] | None = None) -> Any:
     r"""K-wise Bradley-Terry loss on partial orders, one reward per response.
 
     For prompts p = 1..P, each with strict pairs S_p = {(i, j) : i ≻ j} (ties add none) and
@@ -71,13 +70,14 @@ def kwise_loss(rewards: Any, batch_tiers: Sequence[Tiers] | PairIndex, *, margin
     softplus(−x), which is finite for any finite x.
 
     ``batch_tiers`` holds, per prompt, its tiers as indices into ``rewards``; or a ready
-    ``PairIndex``. The centering term needs the tiers (it is skipped for a bare ``PairIndex``).
+    ``PairIndex``. ``batch_unordered`` (per prompt) removes pairs that carry no preference from S_p. The centering term needs the tiers (it is skipped for a bare ``PairIndex``).
     Returns a 0-dim tensor.
     """
     import torch
     import torch.nn.functional as F
 
-    idx = batch_tiers if isinstance(batch_tiers, PairIndex) else pair_index(batch_tiers, device=rewards.device)
+    idx = batch_tiers if isinstance(batch_tiers, PairIndex) else pair_index(
+        batch_tiers, device=rewards.device, batch_unordered=batch_unordered)
     n = float(normalizer if normalizer is not None else max(idx.n_prompts, 1))
     total = rewards.new_zeros(())
     if idx.better.numel():
@@ -91,11 +91,11 @@ def kwise_loss(rewards: Any, batch_tiers: Sequence[Tiers] | PairIndex, *, margin
     return total / n
 
 
-def pairwise_accuracy(rewards: Sequence[float], tiers: Tiers) -> tuple[float, int]:
+def pairwise_accuracy(rewards: Sequence[float], tiers: Tiers, unordered: Unordered = ()) -> tuple[float, int]:
     """Agreement of rewards with a partial order: Σ_{(i,j)∈S} [r_i > r_j] + ½[r_i = r_j].
     Returns (agreeing pairs, |S|); accuracy = first / second."""
     hit, n = 0.0, 0
-    for i, j in strict_pairs(tiers):
+    for i, j in strict_pairs(tiers, unordered):
         n += 1
         if rewards[i] > rewards[j]:
             hit += 1.0
@@ -104,7 +104,8 @@ def pairwise_accuracy(rewards: Sequence[float], tiers: Tiers) -> tuple[float, in
     return hit, n
 
 
-def expanded_pair_index(batch_tiers: Sequence[Tiers], *, device: Any = None) -> tuple[list[int], PairIndex]:
+def expanded_pair_index(batch_tiers: Sequence[Tiers], *, device: Any = None,
+                        batch_unordered: Sequence[Unordered] | None = None) -> tuple[list[int], PairIndex]:
     """The pairwise expansion every pairwise RM trainer uses: each strict pair is encoded on its
     own, so a prompt with |S_p| pairs costs 2·|S_p| sequence forwards instead of |R_p|.
 
@@ -114,7 +115,7 @@ def expanded_pair_index(batch_tiers: Sequence[Tiers], *, device: Any = None) -> 
     ``kwise_loss`` gives the same value as on the K-wise layout (without centering)."""
     import torch
 
-    idx = pair_index(batch_tiers)
+    idx = pair_index(batch_tiers, batch_unordered=batch_unordered)
     sources: list[int] = []
     for i, j in zip(idx.better.tolist(), idx.worse.tolist()):
         sources += [i, j]

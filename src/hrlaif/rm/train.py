@@ -192,7 +192,7 @@ def evaluate(model: Any, examples: list, *, batch_size: int = 16, accelerator: A
             for s in range(0, len(ex.input_ids), batch_size):
                 ids, mask = pad_right(ex.input_ids[s:s + batch_size], model.tokenizer.pad_token_id)
                 rewards += model(ids.to(device), mask.to(device)).tolist()
-            hit, n = pairwise_accuracy(rewards, ex.tiers)
+            hit, n = pairwise_accuracy(rewards, ex.tiers, ex.unordered)
             rows.append((ex.category, hit, n))
     model.train(was)
     if world > 1:
@@ -353,7 +353,7 @@ def train_reward_model(cfg: RMConfig) -> RMResult:
                         r = model(b["input_ids"].to(acc.device), b["attention_mask"].to(acc.device))
                         if local:
                             loss = kwise_loss(r, b["tiers"], margin=cfg.margin, center_coef=cfg.center_coef,
-                                              normalizer=norm)
+                                              normalizer=norm, batch_unordered=b["unordered"])
                         else:
                             loss = r.sum() * 0.0
                         if not torch.isfinite(loss):
