@@ -168,3 +168,27 @@ def test_human_labels_are_ground_truth_and_parquet_input(tmp_path, data_dir):
     human.write_text('{"prompt_id": "open-0", "better": 7, "worse": 0}\n')
     with pytest.raises(InputError, match="human.jsonl"):
         label(cfg)
+
+
+def test_table1_against_per_response_gold(tmp_path):
+    """A verifier that errs makes 'hybrid vs verifier' 100 % while gold shows the error."""
+    p = Prompt.simple("stickers", "math", "Mia has 18 stickers and wants 30. How many more does she need?",
+                      reference="12")
+    texts = ["She needs twelve more stickers.",  # correct (number word)
+             "30 - 18 = 12, so she needs 12 more.",  # correct
+             "She needs 48 more stickers. The answer is 48.",  # incorrect
+             "It could be 11 or 13, I'm not sure."]  # hedged: not correct
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text('{"prompt_id": "stickers", "correct": [true, true, false, false]}\n')
+    res = label(_cfg(tmp_path, [_one(p, texts)], gold=str(gold)))
+    m = res.report["categories"]["math"]["modes"]
+    # gold pairs: {0, 1} ≻ {2, 3} = 4; hybrid puts both correct answers above both others
+    assert m["hybrid"]["gold_pairs"] == 4 and m["hybrid"]["gold_accuracy"] == 1.0
+    assert res.report["gold_file"] == str(gold)
+    rates = res.report["verifier_error_rates"]
+    assert rates is None or {"math", "multiple_choice"} <= set(rates)
+    gold.write_text('{"prompt_id": "stickers", "correct": [true, false]}\n')
+    from hrlaif.errors import InputError
+
+    with pytest.raises(InputError, match="gold.jsonl"):
+        label(_cfg(tmp_path, [_one(p, texts)], gold=str(gold)))

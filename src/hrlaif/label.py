@@ -45,6 +45,8 @@ class LabelConfig:
     compare: bool = opt(True, "also label with the other mode (calls shared through the store) and write the "
                               "basic-vs-hybrid label-quality report")
     report: str | None = opt(None, "report JSON (default: <out stem>.label_report.json)")
+    gold: str | None = opt(None, "JSONL of per-response correctness decided by people ({prompt_id, correct: "
+                                 "[true, false, null, ...]}): the report adds label accuracy against it")
     human_labels: str | None = opt(None, "JSONL of human preferences ({prompt_id, better, worse} or "
                                          "{prompt_id, tiers}) used as ground truth for the report")
     export_trl: str | None = opt(None, "also write TRL pairwise rows (prompt/chosen/rejected) to this JSONL")
@@ -292,6 +294,11 @@ def label(cfg: LabelConfig, *, judge: Any = None) -> LabelResult:
     if cfg.limit > 0:
         sets = sets[: cfg.limit]
     human = quality.read_human_labels(cfg.human_labels) if cfg.human_labels else {}
+    gold = quality.read_gold(cfg.gold) if cfg.gold else {}
+    for rs in sets:
+        if rs.prompt_id in gold and len(gold[rs.prompt_id]) != len(rs.responses):
+            raise InputError(f"prompt {rs.prompt_id!r} has {len(rs.responses)} responses but its gold row has "
+                             f"{len(gold[rs.prompt_id])} entries", path=cfg.gold, field="correct")
     for rs in sets:  # check human labels against the data before any judge call
         bad = [p for p in human.get(rs.prompt_id, []) if max(p) >= len(rs.responses)]
         if bad:
@@ -347,8 +354,9 @@ def label(cfg: LabelConfig, *, judge: Any = None) -> LabelResult:
         export.write_json_rows(cfg.export_kwise, export.kwise_rows(rankings[cfg.mode]))
     report = None
     if cfg.compare:
-        evals = [_item_eval(it, n, modes, rankings, runner.results, human) for n, it in enumerate(items)]
-        report = quality.build_report(evals, judge=judge_id, modes=sorted(modes), truth_file=cfg.human_labels)
+        evals = [_item_eval(it, n, modes, rankings, runner.results, human, gold) for n, it in enumerate(items)]
+        report = quality.build_report(evals, judge=judge_id, modes=sorted(modes), truth_file=cfg.human_labels,
+                                      gold_file=cfg.gold)
         report["run"] = {"input": cfg.input, "n_sets": len(items), "calls_made": runner.made,
                          "calls_from_store": runner.cached, "calls_failed": len(failed_keys),
                          "verifier_errors": verifier_errors, "elapsed_s": round(time.perf_counter() - t0, 3)}
@@ -362,7 +370,7 @@ def label(cfg: LabelConfig, *, judge: Any = None) -> LabelResult:
 
 
 def _item_eval(it: _Item, n: int, modes: list[str], rankings: dict[str, list[Ranking]], results: dict[str, Any],
-               human: dict[str, list[tuple[int, int]]]) -> Any:
+               human: dict[str, list[tuple[int, int]]], gold: dict[str, list[bool | None]] | None = None) -> Any:
     from hrlaif.labeling import quality
 
     k = len(it.rs.responses)
@@ -372,8 +380,11 @@ def _item_eval(it: _Item, n: int, modes: list[str], rankings: dict[str, list[Ran
     elif it.verdicts is not None:
         truth, source = quality.verifier_truth(it.verdicts), "verifier"
     ev = quality.ItemEval(category=it.rs.prompt.category, truth=truth or None, truth_source=source if truth else None)
+    if gold and it.rs.prompt_id in gold:
+        ev.gold = quality.gold_truth(gold[it.rs.prompt_id])
     for m in modes:
         ev.tiers[m] = rankings[m][n].tiers
+        ev.unordered[m] = rankings[m][n].unordered
         u = quality.Usage()
         for s in it.specs[m]:
             if (r := results.get(s.key)) is not None:

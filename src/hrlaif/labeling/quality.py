@@ -2,9 +2,15 @@
 
 Ground truth per prompt comes from a human-labels file when it has the prompt, otherwise from
 the verifiers (``correct ≻ incorrect`` between responses whose verdicts are known). Verifier
-truth is what hybrid mode itself uses for those categories, so hybrid accuracy on it measures
-the routing (ties, unverifiable responses, failed calls), while basic accuracy measures the
-judge; human labels measure both against people.
+truth is what hybrid mode itself uses for those categories, so hybrid accuracy on it is close to
+100 % *by construction*: it measures the routing (ties, unverifiable responses, failed calls),
+not the verifiers. Two independent references sit beside it, clearly labelled:
+
+* a **gold** file (``--gold``) of per-response correctness decided by people: truth pairs
+  ``gold-correct ≻ gold-incorrect``, and ``gold_accuracy`` per mode against them;
+* where there is no gold for the labeled responses, the verifiers' error rates measured on the
+  repository's gold corpus (``hrlaif.verify.gold``), so a reader knows how far a verifier-based
+  100 % can be trusted.
 
 Per category and mode:
 
@@ -136,6 +142,21 @@ class ItemEval:
     usage: dict[str, Usage] = field(default_factory=dict)  # mode → calls it needs
     judged: list[tuple[int, int, float]] = field(default_factory=list)  # basic pairwise calls
     orders: list[tuple[float | None, float | None]] = field(default_factory=list)  # (p_fwd, p_bwd) per pair
+    unordered: dict[str, list[list[int]]] = field(default_factory=dict)  # mode → pairs with no preference
+    gold: list[tuple[int, int]] | None = None  # truth pairs from a per-response gold file
+
+
+def read_gold(path: str | Path) -> dict[str, list[bool | None]]:
+    """A per-response gold file (``{"prompt_id", "correct": [true, false, null, ...]}`` per line)."""
+    from hrlaif.data import iter_jsonl
+    from hrlaif.verify.gold import per_response_gold
+
+    return per_response_gold(iter_jsonl(path), str(path))
+
+
+def gold_truth(correct: list[bool | None]) -> list[tuple[int, int]]:
+    """Strict truth pairs from per-response gold: every correct response over every incorrect one."""
+    return [(i, j) for i, a in enumerate(correct) if a is True for j, b in enumerate(correct) if b is False]
 
 
 def _per_1k(u: Usage, n_labels: int) -> dict[str, Any]:
@@ -155,33 +176,47 @@ def _summarize(items: list[ItemEval], modes: list[str]) -> dict[str, Any]:
                                              for s in ("human", "verifier")}, "modes": {}}
     for m in modes:
         agg = {"agree": 0, "disagree": 0, "tie": 0, "unranked": 0}
+        gagg = dict(agg)
         usage = Usage()
         for it in items:
             if m in it.usage:
                 usage.merge(it.usage[m])
             if it.truth and m in it.tiers:
-                for k, v in pair_agreement(it.tiers[m], it.truth).items():
+                for k, v in pair_agreement(it.tiers[m], it.truth, it.unordered.get(m)).items():
                     agg[k] += v
+            if it.gold and m in it.tiers:
+                for k, v in pair_agreement(it.tiers[m], it.gold, it.unordered.get(m)).items():
+                    gagg[k] += v
         n = sum(agg.values())
         dec = agg["agree"] + agg["disagree"]
+        ng = sum(gagg.values())
         out["modes"][m] = {**agg, "accuracy": (agg["agree"] + 0.5 * agg["tie"]) / n if n else None,
                            "accuracy_decided": agg["agree"] / dec if dec else None,
-                           **_per_1k(usage, sum(m in it.tiers for it in items))}
+                           "gold_accuracy": (gagg["agree"] + 0.5 * gagg["tie"]) / ng if ng else None,
+                           "gold_pairs": ng, **_per_1k(usage, sum(m in it.tiers for it in items))}
     fr, n_fr = flip_rate([o for it in items for o in it.orders])
     out.update({"flip_rate": fr, "n_flip_pairs": n_fr, **judge_biases([c for it in items for c in it.judged])})
     return out
 
 
-def build_report(items: list[ItemEval], *, judge: str, modes: list[str], truth_file: str | None) -> dict[str, Any]:
+def build_report(items: list[ItemEval], *, judge: str, modes: list[str], truth_file: str | None,
+                 gold_file: str | None = None) -> dict[str, Any]:
     """The report as a JSON-ready dict (schema ``hrlaif.label_report/v1``, see docs/label.md)."""
+    from hrlaif.verify.gold import measured_error_rates
+
     cats = sorted({it.category for it in items})
     categories = {}
     for c in cats:
         s = _summarize([it for it in items if it.category == c], modes)
         s["seed_table1"] = SEED_TABLE1.get(c)
         categories[c] = s
+    try:
+        rates = measured_error_rates()
+    except InputError as e:  # a broken corpus must not break labeling: say so in the report
+        rates = {"error": str(e)}
     return {"schema": REPORT_SCHEMA, "judge": judge, "modes": modes, "label_unit": "ranking",
-            "truth_file": truth_file, "categories": categories, "all": _summarize(items, modes)}
+            "truth_file": truth_file, "gold_file": gold_file, "categories": categories,
+            "all": _summarize(items, modes), "verifier_error_rates": rates}
 
 
 def report_tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
@@ -193,16 +228,32 @@ def report_tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[lis
         return None if x is None else round(100 * x, 2)
 
     rows_q, rows_c = [], []
+    gold = bool(report.get("gold_file"))
     for name, s in [*report["categories"].items(), ("all", report["all"])]:
         seed = s.get("seed_table1") or {}
         rows_q.append([name, s["n_prompts"], s["n_truth_pairs"], *[pct(s["modes"][m]["accuracy"]) for m in modes],
+                       *([s["modes"][modes[0]]["gold_pairs"], *[pct(s["modes"][m]["gold_accuracy"]) for m in modes]]
+                         if gold else []),
                        *[seed.get(m) for m in modes], pct(s["flip_rate"]), pct(s["p_prefer_longer"]),
                        pct(s["p_prefer_first"])])
         rows_c.append([name, *[x for m in modes for x in (round(s["modes"][m]["calls_per_1k"]),
                                                           round(s["modes"][m]["tokens_per_1k"]),
                                                           round(s["modes"][m]["cost_per_1k_usd"], 4))]])
-    cols_q = ["category", "prompts", "truth pairs", *[f"{m} acc %" for m in modes],
+    cols_q = ["category", "prompts", "truth pairs", *[f"{m} acc % (vs verifier)" for m in modes],
+              *(["gold pairs", *[f"{m} acc % (vs gold)" for m in modes]] if gold else []),
               *[f"seed {m} %" for m in modes], "flip %", "P(longer) %", "P(first) %"]
     cols_c = ["category", *[f"{m} {w}" for m in modes for w in ("calls/1k", "tokens/1k", "$/1k")]]
-    return [("label accuracy vs ground truth (seed: Li et al. 2024, Table 1)", cols_q, rows_q),
-            ("judge cost per 1,000 labels (a label = one ranked response set)", cols_c, rows_c)]
+    tables = [("label accuracy vs ground truth (seed: Li et al. 2024, Table 1)", cols_q, rows_q),
+              ("judge cost per 1,000 labels (a label = one ranked response set)", cols_c, rows_c)]
+    rates = report.get("verifier_error_rates")
+    if rates and "error" not in rates:
+        rows_v = []
+        for v in ("math", "multiple_choice"):
+            r = rates.get(v)
+            if r:
+                fc, fi = r["false_correct"], r["false_incorrect"]
+                rows_v.append([v, r["n"], pct(r["accuracy"]), f"{pct(fc['rate'])} ({fc['k']}/{fc['n']})",
+                               f"{pct(fi['rate'])} ({fi['k']}/{fi['n']})"])
+        tables.append(("verifier error rates measured on the gold corpus (how far 'vs verifier' can be trusted)",
+                       ["verifier", "gold cases", "accuracy %", "false-correct %", "false-incorrect %"], rows_v))
+    return tables
