@@ -75,3 +75,32 @@ def test_real_ceval_and_mmlu(data_dir):
             n_text += 1
             assert extract_choice(opts[string.ascii_uppercase.index(gold)], opts) == gold, opts
     assert n_text > 300
+
+
+# ---------------------------------------------------------------- issue 11: real chat-model answers
+BLOOD = ["A+", "B+", "O-", "AB-"]
+
+
+@pytest.mark.parametrize("text, choices, expected", [
+    ("A is tempting, since London is big, but the correct one is C: Berlin is the capital.", CHOICES, "C"),
+    ('{"answer": "C", "explanation": "Berlin is the capital of Germany."}', CHOICES, "C"),
+    ("The universal donor is type O negative. The correct choice is O-.", BLOOD, "C"),
+    ("Between B and D, D is right because Madrid is in Spain.", CHOICES, "D"),
+    ("Vitamin C is not the point here; the answer is B.", CHOICES, "B"),
+    ("People with type A blood need compatible donors, so the answer is (D).", BLOOD, "D"),
+    ("Option A is wrong, and option B is wrong too. Berlin is the capital of Germany.", CHOICES, "C"),
+    ("The answer is B. Wait, that's wrong: London is in England. The answer is C.", CHOICES, "C"),
+    ("故选D。", CHOICES, "D"),
+    ("正确答案是 C 选项。", CHOICES, "C"),
+    ("Answer: C) Berlin", CHOICES, "C"),
+    ("I'd go with D.", CHOICES, "D"),
+])
+def test_real_model_choices(text, choices, expected):
+    assert extract_choice(text, choices) == expected
+
+
+@pytest.mark.parametrize("text", ["It could be A or C, I'm not sure.", "The answer is either B or D.",
+                                  "答案可能是A或C"])
+def test_hedged_choice_is_its_own_outcome(text):
+    v = verify_choice(text, "A", CHOICES)
+    assert v.correct is None and v.hedged and v.outcome == "hedged"

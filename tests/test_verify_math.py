@@ -86,3 +86,49 @@ def test_math_verify_is_safe_outside_the_main_thread():
     t.start()
     t.join(timeout=120)
     assert out == [c for _, _, c in cases]
+
+
+# ---------------------------------------------------------------- issue 11: real chat-model answers
+@pytest.mark.parametrize("response, reference, correct", [
+    ("The answer is $\\frac{\\sqrt{2}}{2}$.", "\\frac{\\sqrt{2}}{2}", True),
+    ("Each outcome is equally likely, so the probability is \\( \\frac{1}{2} \\).", "0.5", True),
+    ("**Answer:** $\\frac{1}{\\sqrt{2}}$", "\\frac{\\sqrt{2}}{2}", True),
+    ("Final answer: $3.2 \\times 10^5$", "320000", True),
+    ("Final answer: $3.2 \\times 10^4$", "320000", False),
+    ("The final answer is 5 + 3 = 8.", "8", True),
+    ("The final answer is 5 + 3 = 9.", "8", False),  # the committed answer is the right-hand side
+    ("Mia has 18 and wants 30, so she needs twelve more stickers.", "12", True),
+    ("So the answer is 42.\n\nWait, I made an error: 5 × 8 = 40, so she has 40 left.", "40", True),
+    ("So the answer is 42.\n\nWait, I made an error: 5 × 8 = 40, so she has 40 left.", "42", False),
+    ("The answer is 18. This is 6 more than the 12 she had.", "18", True),
+    ("Llama-style: The final answer is: $\\boxed{12}$", "12", True),
+    ("所以她一共有15个苹果。", "15", True),
+    ("答案是 \\boxed{15}。", "15", True),
+    ("After 3 hours, the car has traveled 180 miles.", "180", True),
+    ("<think>maybe 7? no... 6 × 7 = 42</think>\nThe answer is **42**.", "42", True),
+    ("The total comes to $1,234.50.", "1234.5", True),
+    ("It takes 2.5e3 seconds.", "2500", True),
+])
+def test_real_model_answers(response, reference, correct):
+    v = verify_math(response, reference, question="A car drives for 3 hours. Mia has 18 stickers and wants 30.")
+    assert v.correct is correct, v
+
+
+@pytest.mark.parametrize("response", [
+    "It is either 12 or 13 depending on whether we count the last day.",
+    "The answer is 12 or 13.",
+])
+def test_a_hedge_is_its_own_outcome(response):
+    v = verify_math(response, "12")
+    assert v.correct is None and v.hedged and v.outcome == "hedged"
+
+
+def test_a_checker_crash_is_undecided_not_wrong(monkeypatch):
+    import hrlaif.verify.math as vm
+
+    def boom(gold, pred, timeout_s=5.0):
+        raise RuntimeError("sympy exploded")
+
+    monkeypatch.setattr(vm, "_math_verify_safe", boom)
+    v = verify_math("so \\boxed{\\frac{1}{2}}", "\\frac{1}{2}")
+    assert v.correct is None and v.outcome == "undecided" and "failed" in v.reason

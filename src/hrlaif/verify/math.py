@@ -284,6 +284,9 @@ def _read_segment(seg: str, source: str, question_values: set[Fraction] | None) 
     if tup:  # a tuple, interval or set: math-verify compares it whole
         return FinalAnswer(tup.group(0).strip(), source)
     nums = _numbers(body)
+    if nums and source == "conclusion" and not envs and "=" not in seg and not _LATEX_RE.search(body):
+        words = [w for w in _word_numbers(body) if w.value > 1]  # "each one costs $5": not an answer
+        nums = sorted(nums + words, key=lambda n: n.start)
     if nums:
         if source == "conclusion" and len(nums) > 1 and not envs and "=" not in seg:
             fresh = [n for n in nums if question_values is not None and not any(v in question_values for v in _values(n))]
