@@ -179,6 +179,7 @@ def _prepare(text: str) -> str:
     t = unicodedata.normalize("NFKC", text).translate(_DASHES)
     t = re.sub(r"(?<=\s)–(?=\d)|^–(?=\d)", "-", t)
     t = t.replace("**", "").replace("__", "").replace("`", "")
+    t = re.sub(r"<<[^<>]{0,200}>>", "", t)  # GSM8K calculator annotations
     t = re.sub(r"\\[,;:! ]|\\quad|\\qquad", " ", t)
     t = t.replace("{,}", ",").replace("\\$", "$").replace("\\%", "%")
     t = re.sub(r"\\(?:text|mathrm|textbf|mathbf|operatorname)\s*\{([^{}]*)\}", r"\1", t)
@@ -212,10 +213,13 @@ _RETRACT_RE = re.compile(
     r"\b(?:that|this)(?:'s|\s+is|\s+was)\s+(?:wrong|incorrect|not\s+right|a\s+mistake)|\bcorrection\b|"
     r"\blet\s+me\s+(?:re-?calculate|redo|recompute|correct|re-?check\s+that|fix)|\bI\s+miscalculated|"
     r"\bactually,?\s+(?:no|that|it|the|I)\b|不对|错了|更正|重新计算)", re.I)
-_MATH_ENV_RE = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S)
+# ``$x$`` is TeX only when its content neither starts nor ends with a space and no digit follows
+# the closing ``$`` ("$400 + $60" and "$840+$756" are money)
+_MATH_ENV_RE = re.compile(r"\$\$(.+?)\$\$|\$(?!\s)([^$]*?[^\s$])\$(?!\d)|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S)
 _LATEX_RE = re.compile(r"\\(?:frac|sqrt|pi|infty|cdot|times|boxed|ln|log|sin|cos|tan|binom|pm|mp)|\^|_\{|\{")
 _HEDGE_JOIN = r"\s*(?:,\s*)?(?:or|or\s+maybe|or\s+possibly|或者|或)\s*"
-_SENT_SPLIT = re.compile(r"(?<=[.!?。！？])\s+(?=[A-Z\u4e00-\u9fff(\\$*])|\n+")
+_SENT_SPLIT = re.compile(r"(?<=[.!?。！？])(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bvs\.)"
+                         r"(?<!\bNo\.)(?<!\be\.g\.)(?<!\bi\.e\.)\s+(?=[A-Z\u4e00-\u9fff(\\$*])|\n+")
 
 
 def _last_boxed(text: str) -> tuple[str, int, int] | None:
@@ -260,7 +264,7 @@ def _inside_math(seg: str, i: int) -> bool:
 
 def _rhs(seg: str) -> str:
     """The right-hand side of the last ``=`` (``5 + 3 = 8`` → ``8``), outside inequalities."""
-    parts = re.split(r"(?<![<>!=])=(?!=)|≈|\\approx", seg)
+    parts = re.split(r"(?<![<>!=])=(?!=)|≈|\\approx|\bequals\b|\bis\s+equal\s+to\b|等于", seg)
     if len(parts) > 1 and parts[-1].strip(" $\\)]*."):
         return parts[-1]
     return seg
@@ -284,11 +288,12 @@ def _read_segment(seg: str, source: str, question_values: set[Fraction] | None) 
     if tup:  # a tuple, interval or set: math-verify compares it whole
         return FinalAnswer(tup.group(0).strip(), source)
     nums = _numbers(body)
-    if nums and source == "conclusion" and not envs and "=" not in seg and not _LATEX_RE.search(body):
+    equation = bool(re.search(r"=|\bequals\b|等于", seg))
+    if nums and source == "conclusion" and not envs and not equation and not _LATEX_RE.search(body):
         words = [w for w in _word_numbers(body) if w.value > 1]  # "each one costs $5": not an answer
         nums = sorted(nums + words, key=lambda n: n.start)
     if nums:
-        if source == "conclusion" and len(nums) > 1 and not envs and "=" not in seg:
+        if source == "conclusion" and len(nums) > 1 and not envs and not equation:
             fresh = [n for n in nums if question_values is not None and not any(v in question_values for v in _values(n))]
             pick = fresh[0] if fresh else nums[-1]
         else:
