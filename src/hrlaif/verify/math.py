@@ -208,11 +208,15 @@ _ANCHOR_RE = re.compile(
     r"|(?<![A-Za-z])ans\s*[:=]"
     r"|最终答案\s*(?:是|为|：|:)?|正确答案\s*(?:是|为|：|:)?|答案\s*(?:应该是|应为|是|为|：|:)|答[：:]"
     r")\s*:?\s*", re.I)
+# A retraction says the answer before it was wrong: what follows decides (an anchored answer, or
+# the concluding sentence). A second look ("wait, let me double-check") moves the answer only when
+# a new answer statement follows it.
 _RETRACT_RE = re.compile(
-    r"(?:\bwait\b|\boops\b|\bhmm,?\s+(?:no|that)|\bno,?\s+wait\b|\bI\s+made\s+(?:a|an)\s+(?:mistake|error)|"
-    r"\b(?:that|this)(?:'s|\s+is|\s+was)\s+(?:wrong|incorrect|not\s+right|a\s+mistake)|\bcorrection\b|"
-    r"\blet\s+me\s+(?:re-?calculate|redo|recompute|correct|re-?check\s+that|fix)|\bI\s+miscalculated|"
-    r"\bactually,?\s+(?:no|that|it|the|I)\b|不对|错了|更正|重新计算)", re.I)
+    r"(?:\bI\s+made\s+(?:a|an)\s+(?:mistake|error)|\b(?:that|this)(?:'s|\s+is|\s+was)\s+(?:wrong|incorrect|"
+    r"not\s+right|a\s+mistake)|\bcorrection\b|\bI\s+miscalculated|\bno,?\s+wait\b|\bwait,?\s+no\b|"
+    r"\bactually,?\s+(?:no\b|it'?s\s+not|that'?s\s+not)|\bmistake\b|不对|错了|更正)", re.I)
+_RECHECK_RE = re.compile(r"(?:\bwait\b|\boops\b|\bhmm\b|\bactually\b|\blet\s+me\s+(?:re-?calculate|redo|recompute|"
+                         r"re-?check|double[-\s]check|verify)|重新计算|再检查)", re.I)
 # ``$x$`` is TeX only when its content neither starts nor ends with a space and no digit follows
 # the closing ``$`` ("$400 + $60" and "$840+$756" are money)
 _MATH_ENV_RE = re.compile(r"\$\$(.+?)\$\$|\$(?!\s)([^$]*?[^\s$])\$(?!\d)|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S)
@@ -351,7 +355,7 @@ def find_final_answer(response: str, question: str | None = None) -> FinalAnswer
     return _find(text, qv, depth=0)
 
 
-def _find(text: str, qv: set[Fraction] | None, depth: int) -> FinalAnswer | None:
+def _find(text: str, qv: set[Fraction] | None, depth: int, *, anchored_only: bool = False) -> FinalAnswer | None:
     candidates: list[tuple[int, FinalAnswer]] = []  # (end position, answer)
     boxed = _last_boxed(text)
     if boxed is not None:
@@ -373,13 +377,19 @@ def _find(text: str, qv: set[Fraction] | None, depth: int) -> FinalAnswer | None
     if candidates:
         end, got = candidates[0]
         tail = text[end:]
-        r = _RETRACT_RE.search(tail)
-        if r and depth < 3:
-            later = _find(tail[r.end():], qv, depth + 1)
-            if later is not None:
-                return later
+        if depth < 3:
+            r = _RETRACT_RE.search(tail)
+            if r:
+                later = _find(tail[r.end():], qv, depth + 1)
+                if later is not None:
+                    return later
+            w = _RECHECK_RE.search(tail)
+            if w:
+                later = _find(tail[w.end():], qv, depth + 1, anchored_only=True)
+                if later is not None:
+                    return later
         return got
-    return _conclusion(text, qv)
+    return None if anchored_only else _conclusion(text, qv)
 
 
 def extract_math_answer(text: str, question: str | None = None) -> str | None:
