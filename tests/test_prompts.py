@@ -178,7 +178,9 @@ def test_demo_set_mixes_the_categories_the_pipeline_needs():
 
 
 def test_every_set_is_registered_with_a_description():
-    assert set(PROMPT_SETS) == {"demo", "gsm8k", "mmlu", "ceval", "humaneval", "toxigen", "hh-rlhf", "beavertails"}
+    assert set(PROMPT_SETS) == {"demo", "gsm8k", "mmlu", "ceval", "humaneval", "toxigen", "hh-rlhf", "beavertails",
+                                "harmless", "arith", "easymc"}
+    assert all(desc for *_, desc in PROMPT_SETS.values())
 
 
 def test_load_prompts_reads_a_file_and_subsamples(tmp_path):

@@ -1,4 +1,5 @@
-"""Prompt sets: the built-in demo set and loaders for the public benchmarks, as ``Prompt`` records.
+"""Prompt sets: built-in sets (demo, harmless, generated arith/easymc) and loaders for the public
+benchmarks, as ``Prompt`` records.
 
 Every loader reads the files in place from a data folder laid out like ``../shared/data``
 (``--data-dir`` or ``$HRLAIF_DATA_DIR``) and maps each item to a category and a reference:
@@ -14,8 +15,13 @@ humaneval    code              test code (+ ``entry_point``)               task_
 toxigen      harmlessness      none                                        group, label (hate/neutral)
 hh-rlhf      harmlessness      none                                        first human turn only
 beavertails  harmlessness      none                                        label, categories
+arith        math              the integer answer                          kind, operands, ops
+easymc       multiple_choice   letter A-D (balanced)                       kind, question, answer
+harmless     harmlessness      none (+ benign look-alikes, open_ended)     harm_category, harmful
 ===========  ================  ==========================================  ==========================
 
+``demo``, ``harmless``, ``arith`` and ``easymc`` need no data folder; ``arith`` and ``easymc`` are
+generated (``hrlaif.synthetic``) with disjoint ``train`` (default) and ``test`` splits.
 Splits: gsm8k test|train, mmlu test|dev, ceval val|dev, toxigen hate|neutral (default both),
 humaneval/hh-rlhf/beavertails test. ``limit`` picks a deterministic subsample: a seeded shuffle
 of the whole set cut to ``limit`` items and put back in file order, so a larger limit with the
@@ -288,11 +294,34 @@ def load_beavertails(root: Path, split: str) -> list[Prompt]:
     return list(by_text.values())
 
 
-def load_demo(root: Path | None = None, split: str | None = None) -> list[Prompt]:
-    """The built-in offline demo set (``hrlaif/assets/demo_prompts.jsonl``)."""
-    ref = resources.files("hrlaif") / "assets" / "demo_prompts.jsonl"
+def _load_asset(name: str) -> list[Prompt]:
+    ref = resources.files("hrlaif") / "assets" / name
     with resources.as_file(ref) as path:
         return [parse_record(Prompt, obj, path=str(path), line=ln) for ln, obj in iter_jsonl(path)]
+
+
+def load_demo(root: Path | None = None, split: str | None = None) -> list[Prompt]:
+    """The built-in offline demo set (``hrlaif/assets/demo_prompts.jsonl``)."""
+    return _load_asset("demo_prompts.jsonl")
+
+
+def load_harmless(root: Path | None = None, split: str | None = None) -> list[Prompt]:
+    """Built-in red-teaming prompts (``hrlaif/assets/harmless_prompts.jsonl``): harmful requests
+    (category ``harmlessness``, ``metadata.harm_category`` a BeaverTails category name) and benign
+    look-alikes (category ``open_ended``, ``metadata.benign_lookalike``)."""
+    return _load_asset("harmless_prompts.jsonl")
+
+
+def load_arith(root: Path | None, split: str) -> list[Prompt]:
+    from hrlaif.synthetic import arith_prompts
+
+    return arith_prompts(split)
+
+
+def load_easymc(root: Path | None, split: str) -> list[Prompt]:
+    from hrlaif.synthetic import easymc_prompts
+
+    return easymc_prompts(split)
 
 
 # name: (loader, splits (first = default), needs the data folder, description)
@@ -305,6 +334,10 @@ PROMPT_SETS: dict[str, tuple[Callable, tuple[str, ...], bool, str]] = {
     "toxigen": (load_toxigen, ("all", "hate", "neutral"), True, "ToxiGen generation prompts (harmlessness)"),
     "hh-rlhf": (load_hh_rlhf, ("test",), True, "hh-rlhf harmless-base first human turns (harmlessness)"),
     "beavertails": (load_beavertails, ("test",), True, "BeaverTails 30k_test prompts (harmlessness)"),
+    "harmless": (load_harmless, ("all",), False, "built-in red-teaming prompts: harmful requests and benign "
+                                                 "look-alikes"),
+    "arith": (load_arith, ("train", "test"), False, "generated one-/two-step arithmetic and word problems (math)"),
+    "easymc": (load_easymc, ("train", "test"), False, "generated easy four-option questions (multiple_choice)"),
 }
 
 

@@ -12,10 +12,11 @@ in both splits, whatever the seed or the sizes. The generator draws items from o
   right), so a test recomputes the reference independently.
 * ``easymc`` (category ``multiple_choice``): four-option questions a 135M model gets above chance:
   largest / smallest number, one-digit sums, "which of these is an animal", opposites, capitals of
-  famous countries, everyday facts. The key is the *fact* asked about (the question for facts and
-  capitals, question + answer for "which of these is a ...", question + the option set for the
-  number questions), so "the capital of France" sits in one split only, whatever its distractors.
-  Keys are balanced: the n-th item of a split has its correct option at ``"ABCD"[n % 4]``.
+  famous countries, everyday facts. The split key is the *fact* asked about (the question for
+  sums, opposites, capitals and facts; question + answer for "which of these is a ..."; question +
+  the four numbers for largest / smallest), so "the capital of France" sits in one split only,
+  whatever its distractors; a key appears with at most ``MC_VARIANTS`` option sets. Keys are
+  balanced: the n-th item of a split has its correct option at ``"ABCD"[n % 4]``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from hrlaif.data import Prompt
 
 SPLIT_SIZES = {"arith": {"train": 2000, "test": 500}, "easymc": {"train": 1200, "test": 400}}
 TEST_SHARE = 0.2  # fraction of keys that hash to the test split
+MC_VARIANTS = 4  # easymc: at most this many option sets per question key
 SEED = 0  # the seed of the registered sets; `arith_prompts(..., seed=...)` draws other sets
 
 
@@ -37,16 +39,20 @@ def split_of(key: str, test_share: float = TEST_SHARE) -> str:
     return "test" if h / 2**64 < test_share else "train"
 
 
-def _fill(draw: Callable[[random.Random], tuple[str, object]], split: str, n: int, seed: int,
-          max_draws: int = 200_000) -> list:
-    """The first ``n`` distinct items (by key) that ``draw`` yields and that hash to ``split``."""
-    rng, seen, out = random.Random(seed), set(), []
+def _fill(draw: Callable[[random.Random], tuple[str, str, object]], split: str, n: int, seed: int, *,
+          per_key: int = 1, max_draws: int = 200_000) -> list:
+    """The first ``n`` items that ``draw`` yields whose split key hashes to ``split``.
+
+    ``draw(rng) -> (split key, item key, item)``: items with an item key already taken are
+    dropped, and at most ``per_key`` distinct items share one split key."""
+    rng, seen, per, out = random.Random(seed), set(), {}, []
     for _ in range(max_draws):
-        key, item = draw(rng)
-        if key in seen:
+        skey, ikey, item = draw(rng)
+        if ikey in seen or per.get(skey, 0) >= per_key:
             continue
-        seen.add(key)
-        if split_of(key) == split:
+        seen.add(ikey)
+        if split_of(skey) == split:
+            per[skey] = per.get(skey, 0) + 1
             out.append(item)
             if len(out) == n:
                 return out
@@ -74,7 +80,7 @@ def _apply(a: int, op: str, b: int) -> int:
 def _operand(rng: random.Random, acc: int, op: str) -> int | None:
     """A second operand for ``acc op b`` that keeps the result a small non-negative integer."""
     if op == "+":
-        return rng.randint(2, 60) if acc < 190 else None
+        return rng.randint(1, 20) if acc < 170 else None
     if op == "-":
         return rng.randint(1, acc - 1) if acc > 2 else None
     if op == "*":
@@ -102,21 +108,20 @@ def _word_step(rng: random.Random, name: str, pron: str, obj: str, op: str, b: i
 
 def _arith_item(rng: random.Random) -> tuple[str, dict, int]:
     """(question, metadata, answer): a plain sum/difference/product/quotient, or a word problem."""
-    kind = rng.choices(["plain", "word1", "word2"], weights=[3, 4, 3])[0]
+    kind = rng.choices(["plain", "word1", "word2"], weights=[4, 5, 1])[0]
     while True:
         if kind == "plain":
             op = rng.choice("+-*/")
             if op == "+":
-                a = rng.randint(2, 99)
-                b = rng.randint(2, min(99, 199 - a))
+                a, b = rng.randint(1, 30), rng.randint(1, 30)
             elif op == "-":
-                a = rng.randint(10, 120)
+                a = rng.randint(5, 40)
                 b = rng.randint(1, a)
             elif op == "*":
-                a, b = rng.randint(2, 15), rng.randint(2, 12)
+                a, b = rng.randint(2, 12), rng.randint(2, 10)
             else:
-                b = rng.randint(2, 12)
-                a = b * rng.randint(2, 15)
+                b = rng.randint(2, 10)
+                a = b * rng.randint(2, 12)
             sym = {"+": rng.choice(["+", "plus"]), "-": rng.choice(["-", "minus"]),
                    "*": rng.choice(["×", "times"]), "/": rng.choice(["÷", "divided by"])}[op]
             q = rng.choice(["What is {a} {s} {b}?", "Calculate {a} {s} {b}.", "Compute {a} {s} {b}."]).format(
@@ -127,7 +132,7 @@ def _arith_item(rng: random.Random) -> tuple[str, dict, int]:
         if kind == "word1" and rng.random() < 0.35:  # multiplication/division phrased with containers
             box = rng.choice(_CONTAINERS)
             if rng.random() < 0.5:
-                a, b = rng.randint(2, 12), rng.randint(2, 15)
+                a, b = rng.randint(2, 10), rng.randint(2, 10)
                 q = (f"{name} has {a} {box} of {obj}. Each of the {box} holds {b} {obj}. "
                      f"How many {obj} does {name} have in total?")
                 return q, {"kind": "word1", "operands": [a, b], "ops": ["*"]}, a * b
@@ -137,7 +142,7 @@ def _arith_item(rng: random.Random) -> tuple[str, dict, int]:
                  f"How many {obj} are in each of the {box}?")
             return q, {"kind": "word1", "operands": [a, b], "ops": ["/"]}, a // b
         steps = 1 if kind == "word1" else 2
-        acc = rng.randint(3, 90)
+        acc = rng.randint(3, 30)
         operands, ops = [acc], []
         for _ in range(steps):
             op = rng.choices("+-*/", weights=[4, 4, 1, 1] if steps == 2 else [1, 1, 0, 0])[0]
@@ -160,9 +165,9 @@ def arith_prompts(split: str, n: int | None = None, seed: int = SEED) -> list[Pr
     """``n`` (default: the registered size) arithmetic prompts of ``split`` ("train" | "test")."""
     n = SPLIT_SIZES["arith"][split] if n is None else n
 
-    def draw(rng: random.Random) -> tuple[str, tuple[str, dict, int]]:
+    def draw(rng: random.Random) -> tuple[str, str, tuple[str, dict, int]]:
         q, meta, ans = _arith_item(rng)
-        return q, (q, meta, ans)
+        return q, q, (q, meta, ans)
 
     return [Prompt.simple(f"arith/{split}/{i}", "math", q, reference=str(ans),
                           metadata={"source": "arith", **meta})
@@ -218,7 +223,7 @@ def _distinct(rng: random.Random, pool: list, k: int, exclude: object) -> list:
 
 def _mc_item(rng: random.Random) -> tuple[str, str, str, list[str], dict]:
     """(identity key, question, answer, three distractors, metadata)."""
-    kind = rng.choices(_MC_KINDS, weights=[3, 3, 3, 3, 2, 2, 1])[0]
+    kind = rng.choices(_MC_KINDS, weights=[3, 1, 1, 3, 2, 2, 2])[0]
     if kind in ("largest", "smallest"):
         nums = rng.sample(range(1, 100), 4)
         ans = max(nums) if kind == "largest" else min(nums)
@@ -231,7 +236,7 @@ def _mc_item(rng: random.Random) -> tuple[str, str, str, list[str], dict]:
         near = [x for x in range(max(0, s - 4), s + 5) if x != s]
         wrong = [str(x) for x in rng.sample(near, 3)]
         q = f"What is {a} + {b}?"
-        return f"{q}|{sorted(wrong)}", q, str(s), wrong, {"kind": kind, "operands": [a, b]}
+        return q, q, str(s), wrong, {"kind": kind, "operands": [a, b]}
     if kind == "member":
         cat = rng.choice(list(_KINDS))
         ans = rng.choice(_KINDS[cat])
@@ -261,11 +266,11 @@ def easymc_prompts(split: str, n: int | None = None, seed: int = SEED) -> list[P
 
     n = SPLIT_SIZES["easymc"][split] if n is None else n
 
-    def draw(rng: random.Random) -> tuple[str, tuple]:
-        item = _mc_item(rng)
-        return item[0], item
+    def draw(rng: random.Random) -> tuple[str, str, tuple]:
+        key, q, ans, wrong, meta = item = _mc_item(rng)
+        return key, f"{key}|{sorted(wrong)}", item
 
-    items = _fill(draw, split, n, seed)
+    items = _fill(draw, split, n, seed, per_key=MC_VARIANTS)
     out = []
     order_rng = random.Random(f"{seed}/easymc/{split}/order")
     for i, (_key, q, ans, wrong, meta) in enumerate(items):
