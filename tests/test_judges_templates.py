@@ -114,7 +114,7 @@ def test_render_pairwise_reference_only_when_asked() -> None:
     assert "Reference answer" not in hidden
     assert "Reference answer (trusted, from the data set): 68" in shown
     assert "<response_A>\n68\n</response_A>" in hidden and "<response_B>\n78\n</response_B>" in hidden
-    assert "[[A]]" in hidden  # rationale style asks for the bracketed verdict
+    assert "`Verdict: [[A]]`" in hidden  # rationale style asks for one final bracketed verdict line
 
 
 def test_render_direct_style_asks_single_letter() -> None:

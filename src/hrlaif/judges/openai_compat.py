@@ -14,9 +14,11 @@ failure's reason is recorded in ``JudgeResult.retried``; a call that fails for g
 as an abstain with ``error`` set: never as a label. 4xx errors other than 408/409/429 are not
 retried (the request itself is wrong).
 
-Soft labels: when the endpoint returns token logprobs (``logprobs``), the preference is
-P(A) / (P(A) + P(B)) read from the ``top_logprobs`` at the verdict token (yes/no for
-satisfaction); otherwise the hard verdict (1, 0 or ½). Tokens are summed over every attempt
+Pairwise verdicts are read with ``hrlaif.judges.verdict.parse_verdict``. Soft labels: when the
+endpoint returns token logprobs (``logprobs``), the preference is P(A) / (P(A) + P(B)) read from
+the ``top_logprobs`` at the generated token that holds the verdict the reader chose (its
+character span mapped onto the tokens; ``soft_from_verdict``), yes/no at the last yes/no token
+for satisfaction; otherwise the hard verdict (1, 0 or ½). Tokens are summed over every attempt
 that reported usage, and cost = prompt_tokens/1000 · price_prompt_per_1k +
 completion_tokens/1000 · price_completion_per_1k.
 
@@ -42,6 +44,7 @@ from hrlaif.errors import ConfigError, JudgeError, JudgeParseError
 from hrlaif.judges.base import JudgeRequest, JudgeResult, OnResult
 from hrlaif.judges.config import JudgeConfig
 from hrlaif.judges.templates import TEMPLATE_VERSION, parse, render
+from hrlaif.judges.verdict import parse_verdict
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +105,102 @@ def soft_from_logprobs(content: list[dict] | None, winner: str, pos: tuple[str, 
             return None
         return p_pos / (p_pos + p_neg)
     return None
+
+
+def token_at(content: list[dict] | None, text: str, offset: int) -> int | None:
+    """Index of the generated token whose characters cover ``text[offset]``.
+
+    Offsets come from accumulating the tokens of ``choice.logprobs.content``: their UTF-8 ``bytes``
+    when every entry has them (a multi-byte character may be split over tokens), else their
+    ``token`` strings. The tokens must spell ``text`` (leading/trailing whitespace aside); None
+    when they do not, or when the offset falls outside them."""
+    if not content or not all(isinstance(e, dict) for e in content):
+        return None
+    if all(isinstance(e.get("bytes"), list) for e in content):
+        try:
+            pieces = [bytes(e["bytes"]) for e in content]
+            spelled = b"".join(pieces).decode("utf-8")
+        except (TypeError, ValueError):
+            pieces, spelled = [], None
+        if spelled is not None:
+            shift = _shift(spelled, text)
+            if shift is None:
+                return None
+            target = len(spelled[:offset + shift].encode("utf-8"))
+            return _cover([len(p) for p in pieces], target)
+    toks = [str(e.get("token", "")) for e in content]
+    shift = _shift("".join(toks), text)
+    return None if shift is None else _cover([len(t) for t in toks], offset + shift)
+
+
+def _shift(spelled: str, text: str) -> int | None:
+    if spelled == text:
+        return 0
+    if not spelled.strip() or spelled.strip() != text.strip():
+        return None
+    return (len(spelled) - len(spelled.lstrip())) - (len(text) - len(text.lstrip()))
+
+
+def _cover(lengths: list[int], target: int) -> int | None:
+    pos = 0
+    for i, n in enumerate(lengths):
+        if pos <= target < pos + n:
+            return i
+        pos += n
+    return None
+
+
+_LABEL_PAIRS = (("a", "b"), ("1", "2"), ("first", "second"), ("former", "latter"), ("一", "二"), ("甲", "乙"),
+                ("第一", "第二"))
+
+
+def _starts_with_word(s: str, w: str) -> bool:
+    return s.startswith(w) and (len(s) == len(w) or not s[len(w)].isalpha() or not w.isascii())
+
+
+def soft_from_verdict(content: list[dict] | None, text: str, verdict: Any) -> float | None:
+    """Soft P(A ≻ B) read at the token the verdict reader chose (``verdict.span``).
+
+    The token covering the span's first character is found (``token_at``); over its
+    ``top_logprobs``, each alternative is compared from the span's position on (so ``[[B`` vs
+    ``[[A`` and ``B`` vs `` A`` both count), and P = Σ P(label of A) / (Σ P(label of A) + Σ P(label
+    of B)), the labels being those of the verdict token (A/B, 1/2, first/second, ...). When the
+    verdict token names the loser (``Response B is worse``) the ratio is taken for the response it
+    names and flipped. None for ties, for a token that is not a response label (a score), or when
+    no alternative is a label; when the span cannot be mapped onto the tokens, the older
+    ``soft_from_logprobs`` rule (last token equal to the winner) is the fallback."""
+    if not content or verdict is None or verdict.winner not in ("A", "B") or verdict.span is None:
+        return None
+    label = text[verdict.span[0]:verdict.span[1]].strip().lower()
+    pair = next((p for p in _LABEL_PAIRS if label in p), None)
+    if pair is None:
+        return None
+    i = token_at(content, text, verdict.span[0])
+    if i is None:
+        return soft_from_logprobs(content, verdict.winner, ("A",), ("B",))
+    entry = content[i]
+    tok = str(entry.get("token", ""))
+    start = sum(len(str(e.get("token", ""))) for e in content[:i])
+    shift = _shift("".join(str(e.get("token", "")) for e in content), text) or 0
+    rel = max(0, min(len(tok), verdict.span[0] + shift - start))
+    top = entry.get("top_logprobs") or [{"token": tok, "logprob": entry.get("logprob")}]
+    p = {pair[0]: 0.0, pair[1]: 0.0}
+    for t in top:
+        try:
+            alt, lp = str(t["token"]), float(t["logprob"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        rest = alt[rel:] if alt[:rel].strip() == tok[:rel].strip() and len(alt) >= rel else alt
+        rest = rest.strip().lower()
+        for k in pair:
+            if _starts_with_word(rest, k):
+                p[k] += math.exp(lp)
+                break
+    if p[pair[0]] + p[pair[1]] <= 0:
+        return None
+    q = p[pair[0]] / (p[pair[0]] + p[pair[1]])  # P(the verdict token names response A)
+    flipped = ("A" if label == pair[0] else "B") != verdict.winner  # "Response B is worse" names the loser
+    return 1.0 - q if flipped else q
 
 
 class _Retryable(Exception):
@@ -391,18 +490,24 @@ class OpenAIJudge:
         res.cost_usd = (res.prompt_tokens / 1000 * c.price_prompt_per_1k
                         + res.completion_tokens / 1000 * c.price_completion_per_1k)
         res.raw = text
+        lp = ((choice.get("logprobs") or {}).get("content")) if isinstance(choice.get("logprobs"), dict) else None
+        if req.task == "pairwise":
+            verdict = parse_verdict(text)
+            if verdict.winner is None:
+                raise _Retryable(f"unparseable verdict: {verdict.reason}", raw=text)
+            res.preference, res.rationale = verdict.preference, verdict.rationale
+            if lp:
+                soft = soft_from_verdict(lp, text, verdict)
+                if soft is not None:
+                    res.preference = soft
+            return
         try:
             fields = parse(req.task, text)
         except JudgeParseError as e:
             raise _Retryable(f"unparseable verdict: {e}", raw=text) from None
         for k, v in fields.items():
             setattr(res, k, v)
-        lp = ((choice.get("logprobs") or {}).get("content")) if isinstance(choice.get("logprobs"), dict) else None
-        if lp and req.task == "pairwise" and res.preference in (0.0, 1.0):
-            soft = soft_from_logprobs(lp, "A" if res.preference == 1.0 else "B", ("A",), ("B",))
-            if soft is not None:
-                res.preference = soft
-        elif lp and req.task == "satisfaction":
+        if lp and req.task == "satisfaction":
             soft = soft_from_logprobs(lp, "yes" if res.preference == 1.0 else "no", ("yes",), ("no",))
             if soft is not None:
                 res.preference = soft

@@ -48,7 +48,9 @@ from typing import Any, Callable
 
 _BLOCK_RE = re.compile(r"<response_([AB])>\n(.*?)\n</response_\1>", re.DOTALL)
 _REF_RE = re.compile(r"Reference answer \(trusted, from the data set\): (.*)")
-_TOKEN_RE = re.compile(r"\[\[|\]\]|\w+|[^\w\s]|\s+")
+# OpenAI-style text pieces: a leading space sticks to the next piece (" Verdict", ":", " [[", "A", "]]");
+# the pieces spell the completion text exactly, so character offsets can be mapped onto tokens.
+_TOKEN_RE = re.compile(r" ?\[\[|\]\]| ?\w+| ?[^\w\s]|\s+")
 
 FAULTS = ("ok", "429", "500", "502", "503", "hang", "truncated", "garbage", "disconnect", "unparseable")
 
@@ -158,7 +160,7 @@ class JudgeTestServer:
             return f"{self.rationale}\nSatisfied: yes"
         if task == "generation":
             return "I can't help with that, but here is a safe alternative."
-        return f"{self.rationale}\n[[{self._winner(user)}]]"
+        return f"{self.rationale}\nVerdict: [[{self._winner(user)}]]"
 
     def _winner(self, user: str) -> str:
         p = self.policy
