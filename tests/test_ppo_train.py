@@ -36,7 +36,8 @@ def prompts(tmp_path_factory) -> Path:
 def _cfg(model, prompts, out, **kw) -> PPOConfig:
     base = dict(model=str(model), prompts=str(prompts), target_text="y", output=str(out), batch_size=8,
                 minibatches=2, ppo_epochs=2, max_new_tokens=8, temperature=1.0, lr=3e-3, kl_coef=0.01,
-                updates=2, save_every=100, resume=True, seed=0, threads=1)
+                updates=2, save_every=100, resume=True, seed=0, threads=1,
+                missing_eos_penalty=None)  # these tests check PPO's mechanics on the toy reward alone
     base.update(kw)
     return PPOConfig(**base)
 
@@ -141,7 +142,8 @@ def test_cli_two_processes_with_accelerate(tiny_llama, prompts, tmp_path):
     cmd = [str(accel), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
            "--dynamo_backend", "no", "-m", "hrlaif.cli", "-q", "ppo", "--model", str(tiny_llama), "--prompts",
            str(prompts), "--target-text", "y", "--out", str(out), "--updates", "2", "--batch-size", "4",
-           "--minibatches", "2", "--max-new-tokens", "8", "--save-every", "1", "--threads", "1"]
+           "--minibatches", "2", "--max-new-tokens", "8", "--save-every", "1", "--threads", "1",
+           "--eval-prompts", "arith", "--eval-limit", "5", "--select", "best_heldout"]
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -150,6 +152,10 @@ def test_cli_two_processes_with_accelerate(tiny_llama, prompts, tmp_path):
     assert (out / "checkpoint" / "rng_1.pt").exists()
     assert (out / "policy" / "config.json").exists()
     assert "PPO updates" in proc.stdout
+    # held-out items are split over the ranks (3 + 2) and their counts summed
+    held = [json.loads(x) for x in (out / "heldout.jsonl").read_text().splitlines()]
+    assert [h["update"] for h in held] == [0, 1, 2] and {h["heldout_n"] for h in held} == {5}
+    assert "held-out verified accuracy" in proc.stdout
 
 
 def test_cli_end_to_end_and_bad_input(tiny_llama, prompts, tmp_path, cli, capsys):

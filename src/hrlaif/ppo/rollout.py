@@ -7,7 +7,8 @@ softmax(z/T) (no top-k/top-p), so those log-probs are exactly the sampling distr
 
 Rewards are pluggable: a ``RewardFn`` maps (prompt messages, response texts) to scores. Two
 ship here: ``ContainsReward`` (a known toy reward for tests) and ``RMReward`` (an hrlaif reward
-model, scored straight from the policy's token ids when both share a tokenizer).
+model, scored straight from the policy's token ids when both share a tokenizer). Each has a
+``scale`` (the largest |score|), which ``ppo/reward.py`` uses to combine it with a verifier.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ class ContainsReward:
 
     def __init__(self, target: str, hit: float = 1.0, miss: float = 0.0):
         self.target, self.hit, self.miss = target, hit, miss
+        self.scale = max(abs(hit), abs(miss)) or 1.0  # the largest |score|: hybrid rewards divide by it
 
     def __call__(self, messages_list: Sequence[Sequence[dict]], responses: Sequence[str],
                  rollout: Rollout | None = None) -> Tensor:
@@ -128,6 +130,7 @@ class RMReward:
 
     def __init__(self, rm: Any, policy_tokenizer: Any, *, batch_size: int = 8, reuse_tokens: bool = True):
         self.rm, self.batch_size = rm, batch_size
+        self.scale = float(rm.clip)  # scores lie in [−clip, clip]: hybrid rewards divide by it
         self.same_tokenizer = reuse_tokens and _same_tokenizer(rm.tokenizer, policy_tokenizer)
         log.info("reward model %s the policy's tokenizer", "shares" if self.same_tokenizer else "does not share")
 

@@ -27,6 +27,7 @@ CKPT_DIR = "checkpoint"
 STATE_FILE = "state.pt"
 METRICS_FILE = "metrics.jsonl"
 PLOT_FILE = "ppo_curves.png"
+HELDOUT_FILE = "heldout.jsonl"
 POLICY_DIR = "policy"
 
 
@@ -47,20 +48,23 @@ def set_rng_state(s: dict) -> None:
         torch.cuda.set_rng_state_all(s["cuda"])
 
 
-def _torch_save_atomic(obj: Any, path: Path) -> None:
+def save_state_file(obj: Any, path: Path) -> None:
+    """``torch.save`` to ``path`` atomically (temp file + rename)."""
     with atomic_writer(path, "wb") as f:
         torch.save(obj, f)
 
 
 def save_checkpoint(out: Path, *, rank: int, update: int, trainable: dict | None, optimizer: Any,
-                    kl_ctl: Any, metrics: list[dict], fingerprint: dict) -> Path:
-    """Rank 0 writes ``state.pt``; every rank writes its own RNG state."""
+                    kl_ctl: Any, metrics: list[dict], fingerprint: dict, heldout: list[dict] | None = None) -> Path:
+    """Rank 0 writes ``state.pt``; every rank writes its own RNG state. ``heldout``: the held-out
+    evaluations so far (update 0 included)."""
     d = out / CKPT_DIR
     d.mkdir(parents=True, exist_ok=True)
-    _torch_save_atomic({"rng": rng_state(), "update": update}, d / f"rng_{rank}.pt")
+    save_state_file({"rng": rng_state(), "update": update}, d / f"rng_{rank}.pt")
     if rank == 0:
-        _torch_save_atomic({"update": update, "trainable": trainable, "optimizer": optimizer.state_dict(),
-                            "kl_ctl": kl_ctl.state_dict(), "metrics": metrics, "fingerprint": fingerprint},
+        save_state_file({"update": update, "trainable": trainable, "optimizer": optimizer.state_dict(),
+                            "kl_ctl": kl_ctl.state_dict(), "metrics": metrics, "fingerprint": fingerprint,
+                            "heldout": heldout or []},
                            d / STATE_FILE)
     return d
 
@@ -124,8 +128,21 @@ def write_metrics(out: Path, metrics: list[dict]) -> Path:
     return p
 
 
-def plot_metrics(out: Path, metrics: list[dict]) -> Path | None:
-    """Reward and KL curves (plus entropy and explained variance) as one PNG."""
+def write_heldout(out: Path, heldout: list[dict]) -> Path:
+    p = out / HELDOUT_FILE
+    atomic_write_text(p, "".join(json.dumps(m) + "\n" for m in heldout))
+    return p
+
+
+def _series(rows: list[dict], key: str) -> tuple[list, list]:
+    pts = [(m["update"], m[key]) for m in rows if m.get(key) is not None]
+    return [x for x, _ in pts], [y for _, y in pts]
+
+
+def plot_metrics(out: Path, metrics: list[dict], heldout: list[dict] | None = None) -> Path | None:
+    """One PNG, six panels: the optimised reward (mean ± std); the seed's train/test curves (RM
+    reward on the training batch beside held-out verified accuracy, and the training batch's
+    verified-correct fraction); KL; response length and EOS rate; entropy; explained variance."""
     if not metrics:
         return None
     import matplotlib
@@ -133,17 +150,54 @@ def plot_metrics(out: Path, metrics: list[dict]) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    heldout = heldout or []
     x = [m["update"] for m in metrics]
-    panels = [("reward_mean", "RM reward (mean ± std)"), ("kl", "KL(π‖π_ref) per response"),
-              ("entropy", "entropy per token"), ("explained_variance", "explained variance")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
-    for ax, (key, title) in zip(axes, panels):
-        y = [m.get(key, float("nan")) for m in metrics]
-        ax.plot(x, y, marker="o", ms=3)
-        if key == "reward_mean":
-            s = [m.get("reward_std", 0.0) for m in metrics]
-            ax.fill_between(x, [a - b for a, b in zip(y, s)], [a + b for a, b in zip(y, s)], alpha=0.2)
+    fig, axes = plt.subplots(2, 3, figsize=(13, 6.4))
+    (ax_r, ax_tt, ax_kl), (ax_len, ax_ent, ax_ev) = axes
+
+    y = [m.get("reward_mean", float("nan")) for m in metrics]
+    sd = [m.get("reward_std", 0.0) for m in metrics]
+    ax_r.plot(x, y, marker="o", ms=3)
+    ax_r.fill_between(x, [a - b for a, b in zip(y, sd)], [a + b for a, b in zip(y, sd)], alpha=0.2)
+    ax_r.set_title("reward optimised (mean ± std)", fontsize=10)
+
+    lines = []
+    if any(m.get("rm_reward_mean") is not None for m in metrics):
+        lines += ax_tt.plot(*_series(metrics, "rm_reward_mean"), marker="o", ms=3, color="C0",
+                            label="RM reward, train prompts")
+        ax_tt.set_ylabel("RM reward", fontsize=9)
+    else:
+        ax_tt.set_yticks([])  # no RM in this run
+    acc_ax = ax_tt.twinx()
+    if heldout:
+        lines += acc_ax.plot(*_series(heldout, "heldout_accuracy"), marker="s", ms=4, color="C3",
+                             label="held-out verified accuracy")
+    if any(m.get("frac_unverified", 1.0) < 1.0 for m in metrics):
+        lines += acc_ax.plot(*_series(metrics, "frac_correct"), ls="--", color="C2", alpha=0.7,
+                             label="train batch: verified correct")
+    acc_ax.set_ylim(-0.02, 1.02)
+    acc_ax.set_ylabel("accuracy", fontsize=9)
+    if lines:
+        ax_tt.legend(lines, [ln.get_label() for ln in lines], fontsize=7, loc="best")
+    ax_tt.set_title("train RM reward vs held-out accuracy", fontsize=10)
+
+    ax_kl.plot(x, [m.get("kl", float("nan")) for m in metrics], marker="o", ms=3)
+    ax_kl.set_title("KL(π‖π_ref) per response", fontsize=10)
+
+    l1 = ax_len.plot(x, [m.get("response_length", float("nan")) for m in metrics], marker="o", ms=3, color="C0",
+                     label="response length (tokens)")
+    eos_ax = ax_len.twinx()
+    l2 = eos_ax.plot(x, [m.get("eos_frac", float("nan")) for m in metrics], marker="^", ms=3, color="C1",
+                     label="EOS rate")
+    eos_ax.set_ylim(-0.02, 1.02)
+    ax_len.legend(l1 + l2, [ln.get_label() for ln in l1 + l2], fontsize=7, loc="best")
+    ax_len.set_title("response length and EOS rate", fontsize=10)
+
+    for ax, key, title in ((ax_ent, "entropy", "entropy per token"),
+                           (ax_ev, "explained_variance", "explained variance")):
+        ax.plot(x, [m.get(key, float("nan")) for m in metrics], marker="o", ms=3)
         ax.set_title(title, fontsize=10)
+    for ax in axes.flat:
         ax.set_xlabel("update")
         ax.grid(alpha=0.3)
     fig.tight_layout()
