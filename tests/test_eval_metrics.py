@@ -81,3 +81,20 @@ def test_summarize_binary_and_group_by():
     assert s["value"] == 0.5 and s["k"] == 2 and s["n"] == 4 and s["n_undecided"] == 1
     assert s["wilson"][0] < 0.5 < s["wilson"][1]
     assert M.group_by(["a", "b", "a"], [1, 2, 3]) == {"a": [1, 3], "b": [2]}
+
+
+def test_paired_difference_by_hand():
+    from hrlaif.evaluation.metrics import paired_difference
+
+    a = [True, True, False, True, None]
+    b = [True, False, False, False, True]
+    r = paired_difference(a, b, n_boot=500, seed=1)
+    # d = [0, 1, 0, 1, -1] → δ = 1/5; a right only on items 2 and 4, b only on item 5
+    assert r["n"] == 5 and abs(r["delta"] - 0.2) < 1e-12 and (r["a_only"], r["b_only"]) == (2, 1)
+    assert -1.0 <= r["ci"][0] <= 0.2 <= r["ci"][1] <= 1.0
+    same = paired_difference([True, False] * 50, [True, False] * 50)
+    assert same["delta"] == 0 and same["ci"] == [0.0, 0.0]  # identical policies: no uncertainty at all
+    import pytest
+
+    with pytest.raises(ValueError):
+        paired_difference([True], [True, False])

@@ -99,6 +99,24 @@ def summarize_binary(flags: Sequence[bool | None], *, n_boot: int = 1000, confid
             "n_undecided": sum(1 for f in flags if f is None)}
 
 
+def paired_difference(a: Sequence[bool | None], b: Sequence[bool | None], *, n_boot: int = 2000,
+                      confidence: float = 0.95, seed: int = 0) -> dict:
+    """Accuracy difference of two policies on the *same* items, with a paired bootstrap interval.
+
+    With d_i = [a_i] − [b_i] ∈ {−1, 0, 1} (``None`` counts as not correct, as in ``accuracy``),
+    δ = mean(d); each resample draws n items with replacement and keeps each item's pair
+    together, so the interval reflects the between-item correlation that two separate
+    intervals ignore. Also returns the discordant counts (a right, b wrong / a wrong, b right).
+    """
+    if len(a) != len(b):
+        raise ValueError(f"paired samples differ in length: {len(a)} vs {len(b)}")
+    d = [(1.0 if x is True else 0.0) - (1.0 if y is True else 0.0) for x, y in zip(a, b)]
+    n = len(d)
+    lo, hi = bootstrap_ci(d, n_boot=n_boot, confidence=confidence, seed=seed)
+    return {"n": n, "delta": sum(d) / n if n else float("nan"), "ci": [lo, hi],
+            "a_only": sum(1 for x in d if x > 0), "b_only": sum(1 for x in d if x < 0)}
+
+
 def per_mille(k: int, n: int) -> float:
     """rate‰ = 1000 · k / n (the seed reports toxicity per mille). n = 0 → NaN."""
     return 1000.0 * k / n if n else float("nan")
