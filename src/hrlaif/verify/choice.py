@@ -50,7 +50,9 @@ _STATEMENT = [
     re.compile(r"(?<![A-Za-z])(?:I(?:'d|\s+would|\s+will|'ll)?\s+(?:choose|pick|select|go\s+with|answer)|"
                r"my\s+(?:final\s+)?(?:answer|choice|pick)\s+(?:is|would\s+be)|I\s+(?:believe|think)\s+the\s+answer\s+is|"
                r"(?:so|thus|therefore|hence),?\s+(?:the\s+)?(?:answer|choice)\s+is|select|choose)\s*:?\s*", re.I),
-    re.compile(r"(?:最终答案|正确答案|正确选项|答案)\s*(?:应该是|应该选|应为|应选|是|为|选)?\s*[:：]?\s*"),
+    re.compile(r"(?:最终答案|正确答案|正确选项|答案)\s*(?:应该是|应该选|应为|应选|可能是|也许是|是|为|选)?\s*[:：]?\s*"),
+    re.compile(r"(?:change|changing|switch|switching|revise|revising|update|updating)\s+(?:my\s+)?(?:final\s+)?"
+               r"(?:answer|choice|pick)\s+to\s*:?\s*", re.I),
     re.compile(r"(?:故|所以|因此|应|我)?(?:选择|选)\s*[:：]?\s*"),
 ]
 _AFFIRM = re.compile(r"\s*(?:\)|\.)?\s*(?:is|would\s+be|must\s+be|seems)\s+(?:the\s+)?(?:most\s+)?"
@@ -60,14 +62,15 @@ _NEGATED_AFFIRM = re.compile(r"\s*(?:\)|\.)?\s*(?:is|would\s+be)\s+(?:not|n't|ne
 _REJECT = re.compile(r"[\s*)\].:]*(?:is|are|seems|looks)\s+(?:clearly\s+|also\s+|definitely\s+)?"
                      r"(?:wrong|incorrect|false|not|out|inaccurate|eliminated|ruled\s+out|implausible|unlikely)"
                      r"|[\s*)\].:]*(?:can|could)\s+be\s+(?:eliminated|ruled\s+out)|[\s*)\]]*(?:错误|不对|不正确)", re.I)
-_HEDGE = re.compile(r"(?<![A-Za-z])(?P<a>[A-Z])" + _END + r"\s*(?:,\s*)?(?:or|or\s+maybe|or\s+possibly|或者|或|还是)\s*"
+_HEDGE = re.compile(r"(?<![A-Za-z])(?P<a>[A-Z])" + _END + r"\s*(?:[,，]\s*)?(?:or|or\s+maybe|or\s+possibly|也可能是|也可能|"
+                    r"或者是|或者|或|还是)\s*"
                     r"(?:option\s+)?(?P<b>[A-Z])" + _END)
 _MENTION = [
     re.compile(r"\b(?:option|choice)\s+" + _L + _END, re.I),
     re.compile(r"(?<![A-Za-z0-9])[(（]\s*(?P<l>[A-Za-z])\s*[)）]"),
     re.compile(r"(?m)^\s*[*_#>\-\s]*(?P<l>[A-Za-z])[*_]*\s*[.):：]"),
 ]
-_ALT = re.compile(r"\s*(?:,\s*)?(?:or|or\s+maybe|or\s+possibly|and|/|,|或者|或|还是|和)\s*" + _OPTION_WORD + _L + _END, re.I)
+_ALT = re.compile(r"\s*(?:[,，]\s*)?(?:or|or\s+maybe|or\s+possibly|and|/|,|也可能是|也可能|或者是|或者|或|还是|和)\s*" + _OPTION_WORD + _L + _END, re.I)
 _RETRACT = re.compile(r"\bwait\b|\boops\b|\bactually,?\s+(?:no|that|it)\b|\bI\s+made\s+(?:a|an)\s+(?:mistake|error)|"
                       r"\b(?:that|this)(?:'s|\s+is)\s+(?:wrong|incorrect)|\bon\s+(?:second\s+thought|reflection)|"
                       r"\bcorrection\b|不对|错了|更正", re.I)
@@ -253,7 +256,7 @@ def choose_detail(text: str, choices: list[str] | None = None) -> tuple[str | No
     if len(stripped) == 1 and stripped.upper() in allowed:
         return stripped.upper(), "the response is the option letter", False
     if choices:
-        whole = [L for L, o in zip(allowed, choices) if _norm(str(o)) and _norm(stripped) == _norm(str(o))]
+        whole = [L for L, o in zip(allowed, choices) if _norm(str(o)) and _norm(str(o)) in (_norm(stripped), _norm(t))]
         if len(whole) == 1:
             return whole[0], "the response is the option's text", False
         m = re.fullmatch(r"[(\[]?([A-Z])[)\].:]\s*(.+)", stripped, re.S)
@@ -270,10 +273,16 @@ def choose_detail(text: str, choices: list[str] | None = None) -> tuple[str | No
     return None, "no option chosen", False
 
 
+_FINAL_LETTER = re.compile(r"(?:^|[.!?。！？:：\n]|\s-)\s*[*_(\[（【]*(?P<l>[A-Z])[*_)\]）】]*[.。!]?\s*$")
+
+
 def _choose_in(t: str, allowed: str, choices: list[str] | None) -> tuple[str | None, str, bool] | None:
     js = _json_answer(t, allowed, choices)
     if js:
         return js, "its JSON answer names it", False
+    m = _FINAL_LETTER.search(t)
+    if m and m.group("l") in allowed and not _NAMED.search(t[max(0, m.start("l") - 30):m.start("l")]):
+        return m.group("l"), "the response ends with the option letter", False
     for level, found in (("answer statement", _statements(t, allowed, choices)),
                          ("verdict on an option", _affirmations(t, allowed))):
         got = _decide(found, level, t)
@@ -283,6 +292,8 @@ def _choose_in(t: str, allowed: str, choices: list[str] | None) -> tuple[str | N
         a, b = m.group("a"), m.group("b")
         if a in allowed and b in allowed and a != b and not _NAMED.search(t[max(0, m.start() - 30):m.start()]):
             return None, f"ambiguous: hedges between {a} and {b}", True
+    if _cut_off(t):
+        return None  # stopped mid-thought: a mention or a quoted option is not a choice
     ment = _mentions(t, allowed)
     letters = {L for _, L in ment}
     if len(letters) == 1:
@@ -294,12 +305,33 @@ def _choose_in(t: str, allowed: str, choices: list[str] | None) -> tuple[str | N
         sentences = [s for s in re.split(r"(?<=[.!?。！？])\s+|\n+", t) if s.strip()]
         for sent in reversed(sentences):
             hits = _option_text_hits(sent, choices, allowed)
+            if len(hits) == 1 and not _concludes(sent, choices[ord(next(iter(hits))) - 65]):
+                continue  # "... in which Socrates is the main speaker": a mention, not a choice
             if len(hits) == 1:
                 return hits.pop(), "the concluding sentence quotes the option's text", False
             if len(hits) > 1:
                 hedged = bool(re.search(r"\b(?:either|or)\b|或", sent, re.I))
                 return None, f"ambiguous: quotes options {', '.join(sorted(hits))}", hedged
     return None
+
+
+def _cut_off(t: str) -> bool:
+    t = t.rstrip()
+    if re.search(r"<think>", t, re.I) and not re.search(r"</think>", t, re.I):
+        return True
+    return bool(re.search(r"(?:…|\.\.\.|[—–:,(-]|\b(?:so|and|but|or|is|the|a|of|to|then|which|because))\s*$", t))
+
+
+def _concludes(sent: str, option: str) -> bool:
+    """Does a sentence that quotes one option commit to it? A conclusion cue, a short sentence,
+    or the option right after a copula at its end ("The capital is Berlin.")."""
+    if re.search(r"\b(?:so|thus|therefore|hence|answer|correct|right\s+one|I\s+(?:think|believe|choose|pick))\b|"
+                 r"所以|因此|答案|正确", sent, re.I):
+        return True
+    if len(re.findall(r"\w+", sent)) <= 8:
+        return True
+    o = re.escape(_norm(option))
+    return bool(re.search(r"\b(?:is|was|are|were)\s+(?:the\s+)?" + o + r"\W*$", _norm(sent)))
 
 
 def choose(text: str, choices: list[str] | None = None) -> tuple[str | None, str]:

@@ -57,7 +57,7 @@ _NUM_RE = re.compile(
     rf"(?:[ \t]*/[ \t]*(?P<den>{_INT})(?![\d.]))?"
     r"(?:(?:[ \t]*(?:\\times|\\cdot|×|·|\*|x)[ \t]*10[ \t]*(?:\^[ \t]*\{?[ \t]*(?P<exp>[-+]?\d+)[ \t]*\}?"
     rf"|(?P<supexp>[{_SUP}]+)))|(?:[eE](?P<eexp>[-+]?\d+)(?![A-Za-z])))?"
-    r"(?P<pct>[ \t]?(?:%|percent\b|per[ \t]cent\b))?")
+    r"(?P<pct>[ \t]?(?:%|percent\b|per[ \t]cent\b))?(?P<cents>[ \t]?(?:cents?\b|¢))?")
 
 _WORD_UNITS = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
@@ -102,6 +102,7 @@ class _Num:
     pct: bool
     start: int
     end: int
+    cents: bool = False  # "5 cents" is also 0.05 (dollars)
 
 
 def _num_from_match(m: re.Match) -> _Num | None:
@@ -127,6 +128,8 @@ def _num_from_match(m: re.Match) -> _Num | None:
     if m.group("sign"):
         v = -v
     pct = bool(m.group("pct"))
+    if m.group("cents"):
+        return _Num(v, _show(v), False, m.start(), m.end(), cents=True)
     shown = f"{v.numerator}/{v.denominator}" if den and v.denominator != 1 else _show(v)
     return _Num(v, shown + ("%" if pct else ""), pct, m.start(), m.end())
 
@@ -159,13 +162,16 @@ def _word_numbers(text: str) -> list[_Num]:
     out = []
     for m in _WORD_RE.finditer(text):
         v = _words_value(m.group(0))
+        if v == 1 and re.search(r"\b(?:this|that|the|each|any|every|no|some|which|what|another|only|one|a)\s+$",
+                                text[max(0, m.start() - 12):m.start()], re.I):
+            continue  # "this one", "which one": a pronoun, not the number 1
         if v is not None:
             out.append(_Num(v, _show(v), False, m.start(), m.end()))
     return out
 
 
 def _values(n: _Num) -> list[Fraction]:
-    return [n.value, n.value / 100] if n.pct else [n.value]
+    return [n.value, n.value / 100] if n.pct or n.cents else [n.value]
 
 
 # --------------------------------------------------------------------------- text preparation
@@ -176,7 +182,10 @@ _DASHES = str.maketrans({"−": "-", "﹣": "-", "－": "-", "\u00a0": " ", "\u2
 def _prepare(text: str) -> str:
     """NFKC (full-width digits and colons), one kind of minus, no markdown emphasis, LaTeX
     spacing and escapes that only decorate a number (``\\$``, ``\\%``, ``{,}``, ``\\!``)."""
-    t = unicodedata.normalize("NFKC", text).translate(_DASHES)
+    t = re.sub(f"[{_SUP}]+", lambda m: "^{" + m.group(0).translate(str.maketrans(_SUP, "0123456789-")) + "}", text)
+    t = unicodedata.normalize("NFKC", t).translate(_DASHES)
+    t = re.sub(r"√\s*\(([^()]*)\)|√\s*(\d+(?:\.\d+)?|[a-z])", lambda m: "\\sqrt{" + (m.group(1) or m.group(2)) + "}", t)
+    t = t.replace("π", "\\pi ").replace("×", "\\times ").replace("÷", "/").replace("·", "\\cdot ")
     t = re.sub(r"(?<=\s)–(?=\d)|^–(?=\d)", "-", t)
     t = t.replace("**", "").replace("__", "").replace("`", "")
     t = re.sub(r"<<[^<>]{0,200}>>", "", t)  # GSM8K calculator annotations
@@ -184,6 +193,8 @@ def _prepare(text: str) -> str:
     t = t.replace("{,}", ",").replace("\\$", "$").replace("\\%", "%")
     t = re.sub(r"\\(?:text|mathrm|textbf|mathbf|operatorname)\s*\{([^{}]*)\}", r"\1", t)
     t = re.sub(r"\\(?:dfrac|tfrac)", r"\\frac", t)
+    t = re.sub(r"\\frac\s*\{\s*(-?\d+(?:\.\d+)?)\s*\}\s*\{\s*(\d+(?:\.\d+)?)\s*\}", r"\1/\2", t)  # \frac{3}{4} → 3/4
+    t = re.sub(r"\\frac\s*(\d)(\d)(?!\d)", r"\1/\2", t)  # \frac34
     t = re.sub(r"\\left|\\right", "", t)
     return t
 
@@ -204,7 +215,9 @@ _ANCHOR_RE = re.compile(
     r"(?:"
     r"(?:the\s+)?(?:final|correct|right|actual|true)\s+(?:numerical\s+)?answer(?:\s+to\s+[^.:\n]{1,60}?)?"
     r"\s*(?:is|was|would\s+be|will\s+be|should\s+be|comes\s+out\s+to|=|:)"
-    r"|(?<![A-Za-z])answer(?:\s+to\s+[^.:\n]{1,60}?)?\s*(?:is|was|would\s+be|will\s+be|should\s+be|=|:)"
+    r"|(?<![A-Za-z])(?<!intuitive\s)(?<!tempting\s)(?<!obvious\s)(?<!naive\s)(?<!common\s)(?<!wrong\s)"
+    r"(?<!incorrect\s)(?<!expected\s)(?<!typical\s)(?<!quick\s)(?<!first\s)(?<!initial\s)(?<!naïve\s)"
+    r"answer(?:\s+to\s+[^.:\n]{1,60}?)?\s*(?:is|was|would\s+be|will\s+be|should\s+be|=|:)"
     r"|(?<![A-Za-z])ans\s*[:=]"
     r"|最终答案\s*(?:是|为|：|:)?|正确答案\s*(?:是|为|：|:)?|答案\s*(?:应该是|应为|是|为|：|:)|答[：:]"
     r")\s*:?\s*", re.I)
@@ -251,6 +264,7 @@ class FinalAnswer:
     source: str  # "boxed", "####", "answer-is", "conclusion"
     number: _Num | None = None  # the value when it is a plain number
     hedge: list[str] | None = None  # two or more different candidates, not committed
+    values: list[_Num] | None = None  # a tuple or solution set, when the reference is one
 
 
 def _segment_after(text: str, pos: int) -> str:
@@ -274,103 +288,220 @@ def _rhs(seg: str) -> str:
     return seg
 
 
-def _read_segment(seg: str, source: str, question_values: set[Fraction] | None) -> FinalAnswer | None:
+@dataclass(frozen=True)
+class _Want:
+    """What the reference is, so extraction knows what to look for: a plain number, a list of
+    values (a tuple or a solution set), or a formula for math-verify."""
+
+    kind: str  # "number", "values", "formula"
+    n_values: int = 0
+    qv: frozenset[Fraction] | None = None  # numbers the question gives
+
+
+_VAR_GLUE = re.compile(r"\s*(?:\\pi|\\sqrt|\\cdot\s*[a-z]|[a-z](?![a-z])|\^|\\frac|!)", re.I)
+_UNWRAP = re.compile(r"\$\$|\\\(|\\\)|\\\[|\\\]|(?<!\\)\$")
+
+
+def _unwrap(s: str) -> str:
+    return _UNWRAP.sub(" ", s)
+
+
+def _read_segment(seg: str, source: str, want: _Want) -> FinalAnswer | None:
     """The answer an answer statement / boxed content / concluding sentence commits to."""
     s = seg.strip()
     if not s:
         return None
     envs = [next(g for g in m.groups() if g is not None) for m in _MATH_ENV_RE.finditer(s)]
-    if source in ("answer-is", "####", "boxed"):
-        body = envs[0] if envs and s.lstrip(" (:*").startswith(("$", "\\(", "\\[")) else s
+    if source in ("answer-is", "####") and envs and s.lstrip(" (:*").startswith(("$", "\\(", "\\[")):
+        body = envs[0]  # "The answer is $\frac12$, because ..." → the formula
     else:
-        body = envs[-1] if envs else s
+        body = _unwrap(s)
+    if source == "conclusion":
+        body = re.split(r",?\s+(?:since|because|as\s+(?=\d)|given\s+that)\s|因为", body)[0]  # a justification
+        if want.kind == "formula" and envs:
+            body = envs[-1]  # "The circumference is $2\pi$." → the formula
+    if want.kind == "values":
+        assigned = [n for m in re.finditer(r"(?<![A-Za-z])[a-z]\s*=\s*", body) for n in _numbers(body[m.end():])[:1]
+                    if n.start == 0 or not body[m.end():][:n.start].strip()]
+        vals = assigned if len(assigned) >= want.n_values else _numbers(_rhs(body))
+        if len(vals) >= want.n_values > 1:
+            return FinalAnswer(", ".join(n.text for n in vals[-want.n_values:]), source, values=vals[-want.n_values:])
+    equation = bool(re.search(r"=|\bequals\b|等于", body))
     body = _rhs(body) if source != "boxed" or "=" in body else body
-    hedge = _hedge(body)
+    hedge = _hedge(body, want)
     if hedge:
         return FinalAnswer(body.strip(), source, hedge=hedge)
-    tup = re.match(r"\s*[(\[{]\s*-?[\w.\\]+\s*(?:,\s*-?[\w.\\]+\s*)+[)\]}]", body)
-    if tup:  # a tuple, interval or set: math-verify compares it whole
-        return FinalAnswer(tup.group(0).strip(), source)
+    if want.kind == "formula":
+        tup = re.match(r"\s*[(\[{]\s*-?[\w.\\]+\s*(?:,\s*-?[\w.\\]+\s*)+[)\]}]", body)
+        if tup:  # a tuple, interval or set: math-verify compares it whole
+            return FinalAnswer(tup.group(0).strip(), source)
+        f = body.strip(" .:,;。，")
+        if f and re.search(r"\d|[a-z]|\\", f):
+            return FinalAnswer(f, source)
+        return None
     nums = _numbers(body)
-    equation = bool(re.search(r"=|\bequals\b|等于", seg))
-    if nums and source == "conclusion" and not envs and not equation and not _LATEX_RE.search(body):
+    if nums and source == "conclusion" and not equation and not _LATEX_RE.search(body):
         words = [w for w in _word_numbers(body) if w.value > 1]  # "each one costs $5": not an answer
         nums = sorted(nums + words, key=lambda n: n.start)
     if nums:
-        if source == "conclusion" and len(nums) > 1 and not envs and not equation:
-            fresh = [n for n in nums if question_values is not None and not any(v in question_values for v in _values(n))]
-            pick = fresh[0] if fresh else nums[-1]
+        if source == "conclusion" and len(nums) > 1 and not equation:
+            fresh = [n for n in nums if want.qv is not None and not any(v in want.qv for v in _values(n))]
+            pick = fresh[-1] if fresh else nums[-1]
         else:
             pick = nums[0]
-        rest = body[:pick.start].strip(" :$([{*") + body[pick.end:].strip(" .,$)]}*")
-        if _LATEX_RE.search(body) and re.search(r"\\(?:frac|sqrt|pi)|\^|[a-z]\s*\^", rest):
-            return FinalAnswer(body.strip(), source)  # the number is only part of a formula
+        glued = _VAR_GLUE.match(body, pick.end) and not re.match(r"\s*[a-z]{2,}", body[pick.end:], re.I)
+        if glued or re.search(r"\\(?:sqrt|pi|frac|log|ln|sin|cos|tan|binom)", body[max(0, pick.start - 8):pick.end + 8]):
+            return FinalAnswer(body.strip(" .:,;"), source)  # "5\sqrt{2}", "4\pi", "3x": part of a formula
         return FinalAnswer(pick.text, source, number=pick)
     words = _word_numbers(body)
     if words and not _LATEX_RE.search(body):
         w = words[0] if source != "conclusion" else words[-1]
         return FinalAnswer(w.text, source, number=w)
-    if _LATEX_RE.search(body) or re.search(r"[a-z]\s*[+\-*/^]|\(.+,.+\)|\\pi|π|√", body):
+    if _LATEX_RE.search(body) or re.search(r"[a-z]\s*[+\-*/^]|\(.+,.+\)|\\pi|√", body):
         return FinalAnswer(body.strip(" .:"), source)
     return None
 
 
-def _hedge(body: str) -> list[str] | None:
-    """Two different numbers offered as alternatives: "12 or 13", "either 5 or 6", "5 或 6"."""
-    m = re.search(rf"{_NUM_RE.pattern}{_HEDGE_JOIN}(?:maybe\s+|possibly\s+|perhaps\s+)?\$?(?P<second>-?\$?\d[\d,]*(?:\.\d+)?)",
-                  body, re.I)
-    if not m:
+_HEDGE_CUE = re.compile(r"\b(?:either|could\s+(?:also\s+)?be|might\s+(?:also\s+)?be|may\s+(?:also\s+)?be|"
+                        r"possibly|perhaps|maybe|not\s+(?:completely\s+|entirely\s+|totally\s+)?sure|"
+                        r"depending\s+on|depends\s+on|unclear|ambiguous|or\s+(?:about|approximately|roughly|"
+                        r"around|maybe|possibly|perhaps))\b|也可能|或者|还是|可能是|不确定|取决于|要看", re.I)
+_OR = re.compile(r"\bor\b|或|也可能|还是|\bbut\s+it\s+(?:might|could|may)\b", re.I)
+
+
+def _hedge(body: str, want: _Want) -> list[str] | None:
+    """Two different candidate answers offered without a commitment: "12 or 13", "either 20% or
+    about 16.7%", "It could be 16 ..., or 14 ...", "可能是54，也可能是55". Numbers the question
+    set ("x = 2 or x = 3" when the reference lists two values) are not a hedge."""
+    if want.kind == "values":
         return None
-    a = _num_from_match(m)
-    b = _numbers(m.group("second"))
-    if a is None or not b or a.value == b[0].value:
-        return None
-    return [a.text, b[0].text]
-
-
-def _question_values(question: str | None) -> set[Fraction] | None:
-    if not question:
-        return None
-    return {v for n in _numbers(_prepare(question)) for v in _values(n)} | {
-        n.value for n in _word_numbers(question)}
-
-
-def _conclusion(text: str, question_values: set[Fraction] | None) -> FinalAnswer | None:
-    """The answer of the last sentence that holds a number or a formula."""
-    sentences = [s for s in _SENT_SPLIT.split(text) if s and s.strip()]
-    for sent in reversed(sentences):
-        if re.search(r"\d|\\frac|\\sqrt|\\pi", sent) or _word_numbers(sent):
-            got = _read_segment(sent, "conclusion", question_values)
-            if got is not None:
-                return got
+    nums = _numbers(body)
+    distinct: list[_Num] = []
+    for n in nums:
+        if all(n.value != d.value for d in distinct):
+            distinct.append(n)
+    for a, b in zip(distinct, distinct[1:]):
+        if _hedged_pair(body, a, b):
+            return [a.text, b.text]
     return None
 
 
-def find_final_answer(response: str, question: str | None = None) -> FinalAnswer | None:
-    """The final answer ``response`` commits to (see the module docstring), or None."""
+def _hedged_pair(body: str, a: _Num, b: _Num) -> bool:
+    between = body[a.end:b.start]
+    direct = re.fullmatch(r"\s*(?:(?:[A-Za-z]{1,12}\s*){0,3}|[（()）\u4e00-\u9fff]{0,6})[,，]?\s*(?:or|或者|或)\s*(?:about|approximately|roughly|"
+                          r"around|maybe|possibly|perhaps)?\s*[~≈$]?\s*", between, re.I)
+    return bool(direct or (_HEDGE_CUE.search(body) and _OR.search(between)))
+
+
+_CHECK_LINE = re.compile(r"^\s*(?:[-*>#]\s*)?(?:check(?:ing)?|verif(?:y|ication)|let'?s\s+(?:check|verify)|"
+                         r"double[-\s]check|sanity\s+check|检验|验证|验算)\b|[✓✔]", re.I)
+_ELABORATION = re.compile(r"^\s*(?:that'?s|that\s+is|this\s+is|which\s+is|this\s+means|that\s+means|"
+                          r"in\s+other\s+words|note\s+that|i\s+hope)\b", re.I)
+_CONCLUDE = re.compile(r"\b(?:is|are|was|equals|gives|get|gets|makes)\s+\$?-?\d|\b(?:so|thus|therefore|hence|in\s+total|altogether|total|left|remain|remaining|answer|"
+                       r"result|final|overall)\b|所以|因此|一共|共|总共|剩下|答案", re.I)
+
+
+def _conclusion(text: str, want: _Want) -> FinalAnswer | None:
+    """The answer of the concluding sentence: the last one that holds a number or a formula,
+    skipping check lines ("Check: 5·5 − 8 = 17 ✓"), elaborations after an answer ("That's $18
+    less than ...") and, when the question is known, sentences that only repeat its numbers
+    without concluding anything (a preamble is not an answer)."""
+    sentences = [x for x in _SENT_SPLIT.split(text) if x and x.strip()]
+    if _truncated(text) or any(_ASKS_BACK.search(x) for x in sentences[-2:]):
+        return None  # cut off, or a question back to the user: no concluded answer
+    for i in range(len(sentences) - 1, -1, -1):
+        sent = sentences[i]
+        if not (re.search(r"\d|\\frac|\\sqrt|\\pi", sent) or _word_numbers(sent)):
+            continue
+        if _CHECK_LINE.search(sent):
+            continue
+        if _ELABORATION.match(sent) and any(re.search(r"\d", x) for x in sentences[:i]):
+            continue
+        if want.qv is not None and want.kind == "number" and not re.search(r"=|\bequals\b|等于", sent):
+            nums = _numbers(sent) + [w for w in _word_numbers(sent) if w.value > 1]
+            if nums and all(any(v in want.qv for v in _values(n)) for n in nums) and not _CONCLUDE.search(sent):
+                continue
+        if want.kind == "number" and _UNFINISHED.search(_rhs(_unwrap(sent)).replace(",", "")):
+            return None  # "c² = 36 + 64": the computation stops before its value
+        got = _read_segment(sent, "conclusion", want)
+        if got is not None:
+            return got
+    return None
+
+
+_UNFINISHED = re.compile(r"\d\s*(?:[-+*^×]|\\times|\\cdot)\s*\(?\s*\d|\d\s+/\s+\d|\d\s*\^")  # 3/4 is a value
+_ASKS_BACK = re.compile(r"(?:\b(?:do|would|should|shall)\s+you\b|\bwhich\s+(?:one|do)\b|请问|还是).*[?？]\s*$|"
+                        r"确认后|\blet\s+me\s+know\b", re.I | re.S)
+
+
+def _truncated(text: str) -> bool:
+    """The response stops mid-thought: an unclosed ``<think>``, a trailing ellipsis, or a last
+    line that ends on a word that cannot end a sentence ("5 + 8 is", "so", "=")."""
+    t = text.rstrip()
+    if not t:
+        return False
+    if re.search(r"<think>", t, re.I) and not re.search(r"</think>", t, re.I):
+        return True
+    if re.search(r"(?:…|\.\.\.)\s*$", t):
+        return True
+    return bool(re.search(r"(?:\b(?:is|are|was|be|so|and|but|or|the|a|of|to|gives|then|that|which|we|by|OK|we get)|[=+×*/:,(])\s*$",
+                          t))
+
+
+def _question_values(question: str | None) -> frozenset[Fraction] | None:
+    if not question:
+        return None
+    return frozenset({v for n in _numbers(_prepare(question)) for v in _values(n)} | {
+        n.value for n in _word_numbers(question)})
+
+
+_BOLD_NUM = re.compile(r"\*\*\s*([^*\n]{1,40}?)\s*\*\*")
+
+
+def _last_bold_number(raw: str, want: _Want) -> FinalAnswer | None:
+    """GPT-style "Leo has **$32** left.": the bold number of the closing paragraph (with its unit)."""
+    if want.kind != "number":
+        return None
+    found: list[_Num] = []
+    for m in _BOLD_NUM.finditer(raw):
+        inner = _prepare(m.group(1))
+        nums = _numbers(inner)
+        if len(nums) == 1 and not re.search(r"[=+*/^]|\\", inner) and len(re.findall(r"[A-Za-z]+", inner)) <= 3:
+            found.append(nums[0])
+    if not found or len({n.value for n in found}) > 1:
+        return None  # several bold numbers in the closing paragraph: no single answer stands out
+    return FinalAnswer(found[-1].text, "bold", number=found[-1])
+
+
+def find_final_answer(response: str, question: str | None = None, *, want: _Want | None = None
+                      ) -> FinalAnswer | None:
+    """The final answer ``response`` commits to (see the module docstring), or None. ``want``
+    says what the reference is (a number by default)."""
     if not response or not response.strip():
         return None
-    text = _prepare(_after_thinking(response))
-    qv = _question_values(question)
-    return _find(text, qv, depth=0)
+    want = want or _Want("number")
+    if question and want.qv is None:
+        want = _Want(want.kind, want.n_values, _question_values(question))
+    raw = _after_thinking(response)
+    return _find(_prepare(raw), want, depth=0, raw=raw)
 
 
-def _find(text: str, qv: set[Fraction] | None, depth: int, *, anchored_only: bool = False) -> FinalAnswer | None:
+def _find(text: str, want: _Want, depth: int, *, anchored_only: bool = False, raw: str = "") -> FinalAnswer | None:
     candidates: list[tuple[int, FinalAnswer]] = []  # (end position, answer)
     boxed = _last_boxed(text)
     if boxed is not None:
-        got = _read_segment(boxed[0], "boxed", qv)
+        got = _read_segment(boxed[0], "boxed", want)
         if got is not None:
             candidates.append((boxed[2], got))
     if not candidates:
         for m in reversed(list(re.finditer(r"####", text))):
-            got = _read_segment(_segment_after(text, m.end()), "####", qv)
+            got = _read_segment(_segment_after(text, m.end()), "####", want)
             if got is not None:
                 candidates.append((m.end(), got))
                 break
     if not candidates:
         for m in reversed(list(_ANCHOR_RE.finditer(text))):
-            got = _read_segment(_segment_after(text, m.end()), "answer-is", qv)
+            got = _read_segment(_segment_after(text, m.end()), "answer-is", want)
             if got is not None:
                 candidates.append((m.end(), got))
                 break
@@ -380,16 +511,23 @@ def _find(text: str, qv: set[Fraction] | None, depth: int, *, anchored_only: boo
         if depth < 3:
             r = _RETRACT_RE.search(tail)
             if r:
-                later = _find(tail[r.end():], qv, depth + 1)
+                later = _find(tail[r.end():], want, depth + 1)
                 if later is not None:
                     return later
             w = _RECHECK_RE.search(tail)
             if w:
-                later = _find(tail[w.end():], qv, depth + 1, anchored_only=True)
+                later = _find(tail[w.end():], want, depth + 1, anchored_only=True)
                 if later is not None:
                     return later
         return got
-    return None if anchored_only else _conclusion(text, qv)
+    if anchored_only:
+        return None
+    if raw:
+        last_par = re.split(r"\n\s*\n", raw.strip())[-1]
+        bold = _last_bold_number(last_par, want)
+        if bold is not None:
+            return bold
+    return _conclusion(text, want)
 
 
 def extract_math_answer(text: str, question: str | None = None) -> str | None:
@@ -433,7 +571,7 @@ def _numbers_equal(pred: _Num, gold: _Num, gold_text: str) -> bool:
             if abs(p - g) <= Fraction(1, 10**6):
                 return True
     d = _decimals(gold_text)
-    if d >= 2 and not gold.pct:  # a reference rounded to d decimals ("0.333" for 1/3)
+    if d >= 2 and not gold.pct and "/" in pred.text:  # an exact 1/3 for a reference "0.333"
         return round(pred.value, d) == round(gold.value, d)
     return False
 
@@ -493,15 +631,30 @@ def _math_verify_safe(gold: str, pred: str, timeout_s: float = _MATH_TIMEOUT_S) 
 # --------------------------------------------------------------------------- verdict
 
 
+def _want_for(gold_text: str, gold_num: _Num | None) -> tuple[_Want, list[_Num] | None, bool]:
+    """(what to extract, the reference's values when it is a list of numbers, whether order matters)."""
+    if gold_num is not None:
+        return _Want("number"), None, False
+    body = gold_text.strip()
+    m = re.fullmatch(r"([({\[]?)\s*(-?[\d.,/ ]+?(?:\s*[,;]\s*-?[\d./]+)+)\s*([)}\]]?)", body)
+    if m:
+        parts = [p for p in re.split(r"\s*[,;]\s*", m.group(2).strip()) if p]
+        vals = [_numbers(p) for p in parts]
+        if len(parts) >= 2 and all(len(v) == 1 for v in vals):
+            return _Want("values", len(parts)), [v[0] for v in vals], m.group(1) == "("
+    return _Want("formula"), None, False
+
+
 def verify_math(response: str, reference: str, *, question: str | None = None) -> Verdict:
-    """Is the final answer of ``response`` equal to ``reference`` (a number, LaTeX, or a full
-    solution ending in ``#### X``)? ``question``, when given, helps find the answer in a
-    concluding sentence (numbers the question gives are not the answer). Numbers are compared
-    exactly (1e-6), other forms with math-verify; a checker crash or timeout is undecided."""
+    """Is the final answer of ``response`` equal to ``reference`` (a number, a tuple or solution
+    set, LaTeX, or a full solution ending in ``#### X``)? ``question``, when given, helps find the
+    answer in a concluding sentence (numbers the question gives are not the answer). Numbers are
+    compared exactly (1e-6), other forms with math-verify; a checker crash or timeout is undecided."""
     gold_text, gold_num = _reference(reference)
     if not gold_text:
         return Verdict(None, None, "reference answer is empty", "math")
-    got = find_final_answer(response, question)
+    want, gold_vals, ordered = _want_for(gold_text, gold_num)
+    got = find_final_answer(response, question, want=want)
     if got is None:
         return Verdict(None, None, "no final answer found in the response", "math",
                        {"reference": gold_text, "no_answer": True})
@@ -509,6 +662,11 @@ def verify_math(response: str, reference: str, *, question: str | None = None) -
     if got.hedge:
         return Verdict(None, " or ".join(got.hedge), f"hedged between {' and '.join(got.hedge)}", "math",
                        {**detail, "candidates": got.hedge}, hedged=True)
+    if got.values is not None and gold_vals is not None:
+        pv, gv = [n.value for n in got.values], [n.value for n in gold_vals]
+        ok = pv == gv if ordered else sorted(pv) == sorted(gv)
+        return Verdict(ok, got.text, f"{got.text} {'=' if ok else '≠'} reference {gold_text}", "math",
+                       {**detail, "method": "values"})
     if got.number is not None and gold_num is not None:
         ok = _numbers_equal(got.number, gold_num, gold_text)
         return Verdict(ok, got.number.text, f"{got.number.text} {'=' if ok else '≠'} reference {gold_text}",
