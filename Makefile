@@ -9,7 +9,7 @@ export TOKENIZERS_PARALLELISM := false
 # Benchmark data (GSM8K, MMLU, C-Eval, HumanEval, ToxiGen, ...) is read in place from here.
 export HRLAIF_DATA_DIR ?= $(abspath ..)/shared/data
 
-.PHONY: setup demo test bench clean-venv browser
+.PHONY: setup demo test bench clean-venv browser experiment experiment-sim
 
 setup: $(STAMP) browser
 
@@ -33,6 +33,13 @@ browser:
 
 demo: setup
 	$(BIN)/hrlaif run configs/demo.yaml
+
+# Issue 15's experiment: SFT vs RLAIF vs HRLAIF vs HRLAIF+V, paired on held-out items (<= 60 min, 2 cores).
+experiment: setup
+	$(BIN)/hrlaif run configs/experiment.yaml
+
+experiment-sim: setup
+	$(BIN)/hrlaif run configs/experiment_sim.yaml
 
 test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests

@@ -264,7 +264,9 @@ def _check_inputs(cfg: EvalConfig) -> None:
     cfg.benchmarks = [b for b in cfg.benchmarks if b]
     cfg.toxicity_sets = [t for t in cfg.toxicity_sets if t]
     cfg.open_sets = [o for o in cfg.open_sets if o]
-    for name in cfg.benchmarks + cfg.toxicity_sets + cfg.open_sets:
+    for full in cfg.benchmarks + cfg.toxicity_sets + cfg.open_sets:
+        base, sep, _ = full.partition(":")
+        name = base if sep and base in PROMPT_SETS and not Path(full).expanduser().exists() else full
         if name in PROMPT_SETS and PROMPT_SETS[name][2]:
             resolve_data_dir(cfg.data_dir, name)
         elif name not in PROMPT_SETS and not Path(name).expanduser().exists():

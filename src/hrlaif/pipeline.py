@@ -32,10 +32,11 @@ log = logging.getLogger(__name__)
 class RunConfig:
     out_dir: str = opt("runs/hrlaif", "folder for every stage's output and the report")
     policy: str = opt("smollm2-135m", "the SFT policy: alias, HF folder or GGUF file")
-    prompts: str = opt("demo", "training prompts: a built-in set name or a Prompt JSONL/Parquet file")
+    prompts: str = opt("demo", "training prompts: a built-in set name (arith, arith:train, ...) or a Prompt "
+                               "JSONL/Parquet file; several, comma-separated, are concatenated")
     prompt_split: str | None = opt(None, "split of a named prompt set (e.g. train for gsm8k; default: the set's "
                                          "first split, which for benchmarks is the one eval uses)")
-    prompt_limit: int | None = opt(None, "use a seeded subset of this many training prompts")
+    prompt_limit: int | None = opt(None, "use a seeded subset of this many training prompts (per source)")
     data_dir: str | None = opt(None, "benchmark data folder (default: $HRLAIF_DATA_DIR)")
     seed: int = opt(0, "seed for every stage")
     judge: JudgeConfig = opt(factory=JudgeConfig, help="the AI labeller / judge shared by label, redteam and eval")
@@ -46,7 +47,20 @@ class RunConfig:
     redteam: dict[str, Any] = opt(factory=dict, help="RedTeamConfig overrides")
     rm: dict[str, Any] = opt(factory=dict, help="RMConfig overrides (epochs, lr, trainable_layers, ...)")
     ppo: dict[str, Any] = opt(factory=dict, help="PPOConfig overrides (updates, batch_size, ...)")
+    arms: list[str] = opt(factory=lambda: ["SFT", "RLAIF", "HRLAIF"],
+                          help="policies to train and compare: SFT, RLAIF (RM_basic), HRLAIF (RM_hybrid) and "
+                               "HRLAIF+V (RM_hybrid inside the verifier's outcome, ppo.reward=hybrid)")
+    ppo_v: dict[str, Any] = opt(factory=lambda: {"reward": "hybrid"},
+                                help="PPOConfig overrides of the HRLAIF+V arm, on top of ppo:")
+    rm_compare: bool = opt(True, "score RM_basic and RM_hybrid on the same held-out correctness pairs")
     eval: dict[str, Any] = opt(factory=dict, help="EvalConfig overrides (benchmarks, limit, ...)")
+
+
+# arm → (eval folder, reward model, PPO stage); SFT has neither
+ARMS: dict[str, tuple[str, str | None, str | None]] = {
+    "SFT": ("sft", None, None), "RLAIF": ("rlaif", "rm_basic", "ppo_rlaif"),
+    "HRLAIF": ("hrlaif", "rm_hybrid", "ppo_hrlaif"), "HRLAIF+V": ("hrlaif_v", "rm_hybrid", "ppo_hrlaif_v"),
+}
 
 
 @dataclass
@@ -62,6 +76,7 @@ class StageConfigs:
     ppo_hrlaif: Any
     eval: Any
     paths: dict[str, Path] = field(default_factory=dict)
+    ppo_hrlaif_v: Any = None
 
 
 def _section(cls: type, base: dict, overrides: dict, name: str, forced: dict) -> Any:
@@ -75,6 +90,11 @@ def plan(cfg: RunConfig) -> StageConfigs:
     """Resolve every stage's config from the run config (fails fast on unknown keys)."""
     from hrlaif.evaluate import EvalConfig
     from hrlaif.generate import GenerateConfig
+
+    bad = [a for a in cfg.arms if a not in ARMS]
+    if bad or "SFT" not in cfg.arms:
+        raise ConfigError(f"arms: {', '.join(bad) or 'SFT is missing'}; known: {', '.join(ARMS)} (SFT is the "
+                          "baseline every arm is compared with)")
     from hrlaif.label import LabelConfig
     from hrlaif.ppo.train import PPOConfig
     from hrlaif.rm.train import RMConfig
@@ -94,6 +114,7 @@ def plan(cfg: RunConfig) -> StageConfigs:
         "rm_hybrid": out / "rm_hybrid",
         "ppo_rlaif": out / "ppo_rlaif",
         "ppo_hrlaif": out / "ppo_hrlaif",
+        "ppo_hrlaif_v": out / "ppo_hrlaif_v",
         "eval": out / "eval",
     }
     gen = _section(GenerateConfig, {"seed": cfg.seed}, cfg.generate, "generate",
@@ -120,9 +141,13 @@ def plan(cfg: RunConfig) -> StageConfigs:
                      {"reward_model": str(P["rm_basic"]), "output": str(P["ppo_rlaif"])})
     ppo_h = _section(PPOConfig, ppo_base, cfg.ppo, "ppo",
                      {"reward_model": str(P["rm_hybrid"]), "output": str(P["ppo_hrlaif"])})
+    ppo_v = None
+    if "HRLAIF+V" in cfg.arms:
+        ppo_v = _section(PPOConfig, ppo_base, {**cfg.ppo, **cfg.ppo_v}, "ppo_v",
+                         {"reward_model": str(P["rm_hybrid"]), "output": str(P["ppo_hrlaif_v"])})
     ev = _section(EvalConfig, {"judge": judge, "seed": cfg.seed, "data_dir": cfg.data_dir}, cfg.eval, "eval",
                   {"out": str(P["eval"])})
-    return StageConfigs(gen, lab, red, rm_b, rm_h, ppo_r, ppo_h, ev, P)
+    return StageConfigs(gen, lab, red, rm_b, rm_h, ppo_r, ppo_h, ev, P, ppo_v)
 
 
 def _no_paths(cfg: Any, *drop: str) -> dict:
@@ -149,11 +174,12 @@ def run_pipeline(cfg: RunConfig, *, echo: Any = print) -> dict:
 
     # 1. training prompts, frozen into the run folder so every stage sees the same ones
     def _prompts() -> None:
-        prompts = load_prompts(cfg.prompts, cfg.data_dir, split=cfg.prompt_split, limit=cfg.prompt_limit,
-                               seed=cfg.seed)
+        prompts = [p for source in _sources(cfg.prompts) for p in load_prompts(
+            source, cfg.data_dir, split=None if ":" in source else cfg.prompt_split, limit=cfg.prompt_limit,
+            seed=cfg.seed)]
         write_records(P["prompts"], prompts)
 
-    src = [cfg.prompts] if Path(cfg.prompts).exists() else []
+    src = [x for x in _sources(cfg.prompts) if Path(x).exists()]
     cache.run("prompts", {"prompts": cfg.prompts, "split": cfg.prompt_split, "limit": cfg.prompt_limit, "seed": cfg.seed,
                           "data_dir": cfg.data_dir}, src, [P["prompts"]], _prompts, log=echo)
     n_prompts = len(read_records(P["prompts"], Prompt))
@@ -188,24 +214,33 @@ def run_pipeline(cfg: RunConfig, *, echo: Any = print) -> dict:
     from hrlaif.ppo.train import train_ppo
     from hrlaif.rm.train import train_reward_model
 
-    for tag, rmc, ppoc in (("basic", sc.rm_basic, sc.ppo_rlaif), ("hybrid", sc.rm_hybrid, sc.ppo_hrlaif)):
+    rms = {"rm_basic": sc.rm_basic, "rm_hybrid": sc.rm_hybrid}
+    ppos = {"ppo_rlaif": sc.ppo_rlaif, "ppo_hrlaif": sc.ppo_hrlaif, "ppo_hrlaif_v": sc.ppo_hrlaif_v}
+    needed_rms = {ARMS[a][1] for a in cfg.arms if ARMS[a][1]} | ({"rm_basic", "rm_hybrid"} if cfg.rm_compare else set())
+    for rm_name in ("rm_basic", "rm_hybrid"):
+        if rm_name not in needed_rms:
+            continue
+        rmc = rms[rm_name]
         kept = [p for p in rmc.rankings if _has_records(p)]
         if len(kept) < len(rmc.rankings):  # e.g. red teaming found nothing to rank this time
-            echo(f"[run] rm_{tag}: skipping empty ranking file(s): "
+            echo(f"[run] {rm_name}: skipping empty ranking file(s): "
                  + ", ".join(p for p in rmc.rankings if p not in kept))
             rmc = dataclasses.replace(rmc, rankings=kept)
-        cache.run(f"rm_{tag}", _no_paths(rmc, "out", "rankings"), [Path(p) for p in rmc.rankings],
+        cache.run(rm_name, _no_paths(rmc, "out", "rankings"), [Path(p) for p in rmc.rankings],
                   [Path(rmc.out) / "config.json"], lambda rmc=rmc: _fresh(train_reward_model, rmc), log=echo)
-        name = "rlaif" if tag == "basic" else "hrlaif"
-        cache.run(f"ppo_{name}", _no_paths(ppoc, "output", "reward_model", "prompts"),
+    for arm in cfg.arms:
+        _, rm_name, ppo_name = ARMS[arm]
+        if ppo_name is None:
+            continue
+        ppoc, rmc = ppos[ppo_name], rms[rm_name]
+        cache.run(ppo_name, _no_paths(ppoc, "output", "reward_model", "prompts"),
                   [P["prompts"], Path(rmc.out) / "config.json", Path(rmc.out) / "model.safetensors"],
                   [Path(ppoc.output) / "policy" / "config.json"], lambda ppoc=ppoc: _fresh(train_ppo, ppoc), log=echo)
 
-    # 7. evaluation: SFT first (the win-ratio baseline), then RLAIF and HRLAIF against it
+    # 7. evaluation: SFT first (the win-ratio baseline), then every trained arm against it
     from hrlaif.evaluate import evaluate_policy
 
-    policies = {"sft": cfg.policy, "rlaif": str(P["ppo_rlaif"] / "policy"),
-                "hrlaif": str(P["ppo_hrlaif"] / "policy")}
+    policies = {ARMS[a][0]: (cfg.policy if ARMS[a][2] is None else str(P[ARMS[a][2]] / "policy")) for a in cfg.arms}
     for name, spec in policies.items():
         ev_dir = P["eval"] / name
         base = None if name == "sft" else str(P["eval"] / "sft")
@@ -216,7 +251,18 @@ def run_pipeline(cfg: RunConfig, *, echo: Any = print) -> dict:
                   [ev_dir / "eval.json"], lambda ev_cfg=ev_cfg, spec=spec, ev_dir=ev_dir:
                   evaluate_policy(spec, ev_cfg, ev_dir), log=echo)
 
-    # 8. report
+    # 8. the comparison the run exists for: paired differences on the same held-out items
+    from hrlaif.experiment import arm_results, paired_results, rm_comparison
+
+    summary["arms"] = arm_results(P, cfg.arms, seed=cfg.seed)
+    summary["paired"] = paired_results(P, cfg.arms, seed=cfg.seed)
+    if cfg.rm_compare:
+        cache.run("rm_compare", {"seed": cfg.seed}, [P["responses"], Path(sc.rm_basic.out) / "model.safetensors",
+                                                   Path(sc.rm_hybrid.out) / "model.safetensors"],
+                  [out / "rm_compare.json"], lambda: rm_comparison(sc, out / "rm_compare.json"), log=echo)
+        summary["rm_compare"] = json.loads((out / "rm_compare.json").read_text(encoding="utf-8"))
+
+    # 9. report
     from hrlaif.pipeline_report import build_report
 
     summary["stages"] = {r.name: {"seconds": round(r.seconds, 1), "cached": r.cached} for r in cache.records}
@@ -227,6 +273,10 @@ def run_pipeline(cfg: RunConfig, *, echo: Any = print) -> dict:
 
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     return summary
+
+
+def _sources(spec: str) -> list[str]:
+    return [x.strip() for x in spec.split(",") if x.strip()] if not Path(spec).exists() else [spec]
 
 
 def _has_records(path: str) -> bool:

@@ -18,7 +18,8 @@ from hrlaif.report import Figure, Section, Table, Text, bar_plot, line_plot, pct
 SEED_TABLE3 = {"sft": {"satisfaction": 0.6292, "win_ratio": None},
                "rlaif": {"satisfaction": 0.5833, "win_ratio": 0.5813},
                "hrlaif": {"satisfaction": 0.6500, "win_ratio": 0.5687}}
-POLICIES = ("sft", "rlaif", "hrlaif")
+POLICIES = ("sft", "rlaif", "hrlaif", "hrlaif_v")  # eval folders of the arms SFT, RLAIF, HRLAIF, HRLAIF+V
+_ARM_NAME = {"sft": "SFT", "rlaif": "RLAIF", "hrlaif": "HRLAIF", "hrlaif_v": "HRLAIF+V"}
 
 
 def _load(p: Path) -> Any:
@@ -80,7 +81,9 @@ def ppo_section(P: dict[str, Path], figs: Path) -> Section:
     sec = Section("PPO")
     curves: dict[str, tuple[list[float], list[float]]] = {}
     rows = []
-    for name in ("rlaif", "hrlaif"):
+    for name in ("rlaif", "hrlaif", "hrlaif_v"):
+        if f"ppo_{name}" not in P:
+            continue
         m = _jsonl(P[f"ppo_{name}"] / "metrics.jsonl")
         if not m:
             continue
@@ -121,7 +124,7 @@ def policy_section(P: dict[str, Path], figs: Path) -> tuple[Section, dict]:
             "satisfaction proxy", "seed satisfaction"]
     rows = []
     for p, e in evals.items():
-        row: list[Any] = [p.upper()]
+        row: list[Any] = [_ARM_NAME.get(p, p.upper())]
         row += [_bench_cell(e["benchmarks"].get(b)) for b in benches]
         for t in tox_sets:
             s = ((e.get("toxicity") or {}).get("sets") or {}).get(t)
@@ -130,10 +133,11 @@ def policy_section(P: dict[str, Path], figs: Path) -> tuple[Section, dict]:
                        f"{s['per_mille']:.1f}" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci and ci[0] is not None else ""))
         wr = (e.get("win_ratio") or {}).get("overall")
         row.append(pct(wr["win_ratio"], wr.get("ci")) if wr else ("(baseline)" if p == "sft" else "–"))
-        row.append(pct(SEED_TABLE3[p]["win_ratio"]) if SEED_TABLE3[p]["win_ratio"] else "–")
+        seed3 = SEED_TABLE3.get(p, {"satisfaction": None, "win_ratio": None})
+        row.append(pct(seed3["win_ratio"]) if seed3["win_ratio"] else "–")
         sat = (e.get("satisfaction") or {}).get("overall")
         row.append(pct(sat["value"], sat.get("ci")) if sat else "–")
-        row.append(pct(SEED_TABLE3[p]["satisfaction"]))
+        row.append(pct(seed3["satisfaction"]) if seed3["satisfaction"] else "–")
         rows.append(row)
     tox = next((e["toxicity"] for e in evals.values() if e.get("toxicity")), None)
     note = "Brackets: 95% bootstrap/Wilson intervals. Seed columns: Li et al. 2024, Table 3 (human raters, 13B model)."
@@ -162,7 +166,7 @@ def policy_section(P: dict[str, Path], figs: Path) -> tuple[Section, dict]:
         vals = [((e["benchmarks"].get(b) or {}).get("accuracy")) for b in benches]
         if cats:
             vals.append(((e.get("satisfaction") or {}).get("overall") or {}).get("value"))
-        series[p.upper()] = vals
+        series[_ARM_NAME.get(p, p.upper())] = vals
     if groups:
         png = bar_plot(figs / "policy_comparison.png", "Accuracy and satisfaction proxy", groups, series,
                        ylim=(0, 1))
@@ -195,6 +199,43 @@ def review_section(db: str) -> Section:
     return sec
 
 
+def effect_section(summary: dict) -> Section | None:
+    """The seed's question, answered with paired differences on the same held-out items."""
+    paired = summary.get("paired") or []
+    if not paired:
+        return None
+    sec = Section("Does hybrid labeling make a better policy? (paired, same held-out items)")
+    rows = [[p["a"], p["b"], p["set"], p["n"], f"{100 * p['delta']:+.1f}",
+             f"[{100 * p['ci'][0]:+.1f}, {100 * p['ci'][1]:+.1f}]", p["a_only"], p["b_only"]] for p in paired]
+    sec.items.append(Table("Accuracy differences a − b (percentage points)",
+                           ["a", "b", "set", "n", "Δ pp", "95% paired bootstrap", "a right only", "b right only"],
+                           rows, note="Δ = acc(a) − acc(b) on the same items; the interval resamples items with "
+                                      "both policies' answers together (hrlaif.evaluation.metrics.paired_difference)."))
+    arms = summary.get("arms") or {}
+    if arms:
+        arow = []
+        for a, r in arms.items():
+            for name, b in r.get("benchmarks", {}).items():
+                ppo = r.get("ppo") or {}
+                arow.append([a, name, b["n"], pct(b["accuracy"], b.get("ci")),
+                             None if b.get("mean_tokens") is None else round(b["mean_tokens"], 1),
+                             ppo.get("kl"), ppo.get("eos_frac")])
+        sec.items.append(Table("Arms: held-out accuracy and style drift", ["arm", "set", "n", "accuracy",
+                                                                          "mean tokens", "KL (last update)",
+                                                                          "EOS rate (last update)"], arow))
+    rmc = summary.get("rm_compare")
+    if rmc and rmc.get("pairs"):
+        rrow = []
+        for name in ("rm_basic", "rm_hybrid"):
+            for subset, label in (("all", "correct ≻ incorrect"), ("shorter", "… correct is the shorter")):
+                v = (rmc.get(name) or {}).get(subset) or {}
+                rrow.append([name, label, v.get("n"), pct(v.get("accuracy"), v.get("wilson"))])
+        sec.items.append(Table("Reward models on the same held-out correctness pairs", ["RM", "pairs", "n",
+                                                                                        "accuracy"], rrow,
+                               note=rmc.get("note", "")))
+    return sec
+
+
 def build_report(cfg: Any, sc: Any, summary: dict, *, review_db: str | None = None) -> tuple[Path, Path]:
     P = sc.paths
     out = Path(cfg.out_dir)
@@ -205,6 +246,9 @@ def build_report(cfg: Any, sc: Any, summary: dict, *, review_db: str | None = No
         sections.append(rt)
     sections += [rm_section(P), ppo_section(P, figs)]
     pol, _ = policy_section(P, figs)
+    eff = effect_section(summary)
+    if eff:
+        sections.append(eff)
     sections.append(pol)
     if review_db is None and (out / "review" / "review.sqlite").exists():
         review_db = str(out / "review" / "review.sqlite")  # where `hrlaif review --run-dir` keeps it

@@ -354,7 +354,13 @@ def load_prompt_set(name: str, data_dir: str | Path | None = None, *, split: str
 
 def load_prompts(source: str, data_dir: str | Path | None = None, *, split: str | None = None,
                  limit: int | None = None, seed: int = 0) -> list[Prompt]:
-    """A prompt set name, or a Prompt JSONL/Parquet file; ``limit`` subsamples either."""
+    """A prompt set name (``arith``, or ``arith:test`` for a split), or a Prompt JSONL/Parquet file;
+    ``limit`` subsamples either."""
+    name, sep, sp = source.partition(":")
+    if sep and name in PROMPT_SETS and not Path(source).exists():
+        if split is not None and split != sp:
+            raise ConfigError(f"prompt set {source!r} names split {sp!r} but split {split!r} was asked for")
+        return load_prompt_set(name, data_dir, split=sp, limit=limit, seed=seed)
     if source in PROMPT_SETS:
         return load_prompt_set(source, data_dir, split=split, limit=limit, seed=seed)
     path = Path(source).expanduser()

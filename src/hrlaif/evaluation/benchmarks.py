@@ -45,9 +45,9 @@ def load_prompts(name: str, data_dir: str | None, *, limit: int | None, seed: in
 
 
 def set_label(name: str) -> str:
-    """A file-name-safe label for a set (a path becomes its stem)."""
+    """A file-name-safe label for a set (a path becomes its stem; ``arith:test`` becomes ``arith-test``)."""
     p = Path(name)
-    return p.stem if p.suffix else name
+    return p.stem if p.suffix else name.replace(":", "-")
 
 
 def _prompt_input(p: Prompt) -> Any:
