@@ -298,7 +298,7 @@ class _Want:
     qv: frozenset[Fraction] | None = None  # numbers the question gives
 
 
-_VAR_GLUE = re.compile(r"\s*(?:\\pi|\\sqrt|\\cdot\s*[a-z]|[a-z](?![a-z])|\^|\\frac|!)", re.I)
+_VAR_GLUE = re.compile(r"\s*(?:\\pi|\\sqrt|\\cdot\s*[a-z]|\^|\\frac|!)|[a-z](?![a-z])", re.I)  # 3x, 4\pi
 _UNWRAP = re.compile(r"\$\$|\\\(|\\\)|\\\[|\\\]|(?<!\\)\$")
 
 
@@ -317,7 +317,8 @@ def _read_segment(seg: str, source: str, want: _Want) -> FinalAnswer | None:
     else:
         body = _unwrap(s)
     if source == "conclusion":
-        body = re.split(r",?\s+(?:since|because|as\s+(?=\d)|given\s+that)\s|因为", body)[0]  # a justification
+        head = re.split(r",?\s+(?:since|because|as\s+(?=\d)|given\s+that)\s|因为", body)[0]  # a justification
+        body = head if re.search(r"\d", head) else body
         if want.kind == "formula" and envs:
             body = envs[-1]  # "The circumference is $2\pi$." → the formula
     if want.kind == "values":
@@ -388,15 +389,15 @@ def _hedge(body: str, want: _Want) -> list[str] | None:
 
 def _hedged_pair(body: str, a: _Num, b: _Num) -> bool:
     between = body[a.end:b.start]
-    direct = re.fullmatch(r"\s*(?:(?:[A-Za-z]{1,12}\s*){0,3}|[（()）\u4e00-\u9fff]{0,6})[,，]?\s*(?:or|或者|或)\s*(?:about|approximately|roughly|"
+    direct = re.fullmatch(r"\s*(?:(?:[A-Za-z]{1,12}\s*){0,3}|[（()）\u4e00-\u9fff]{0,6})[,，]?\s*(?:(?<![A-Za-z])or\b|或者|或)\s*(?:about|approximately|roughly|"
                           r"around|maybe|possibly|perhaps)?\s*[~≈$]?\s*", between, re.I)
     return bool(direct or (_HEDGE_CUE.search(body) and _OR.search(between)))
 
 
 _CHECK_LINE = re.compile(r"^\s*(?:[-*>#]\s*)?(?:check(?:ing)?|verif(?:y|ication)|let'?s\s+(?:check|verify)|"
                          r"double[-\s]check|sanity\s+check|检验|验证|验算)\b|[✓✔]", re.I)
-_ELABORATION = re.compile(r"^\s*(?:that'?s|that\s+is|this\s+is|which\s+is|this\s+means|that\s+means|"
-                          r"in\s+other\s+words|note\s+that|i\s+hope)\b", re.I)
+_ELABORATION = re.compile(r"^\s*(?:in\s+other\s+words|note\s+that|i\s+hope|(?:that'?s|that\s+is)\s+(?:\$?[\d.,]+\s*%?\s*"
+                          r"\w*\s+)?(?:less|more|fewer|greater|higher|lower)\s+than)\b", re.I)
 _CONCLUDE = re.compile(r"\b(?:is|are|was|equals|gives|get|gets|makes)\s+\$?-?\d|\b(?:so|thus|therefore|hence|in\s+total|altogether|total|left|remain|remaining|answer|"
                        r"result|final|overall)\b|所以|因此|一共|共|总共|剩下|答案", re.I)
 
