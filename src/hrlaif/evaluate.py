@@ -62,6 +62,8 @@ class EvalConfig:
     open_limit: int = opt(0, "prompts per open set (0 = all)")
     baseline_model: str | None = opt(None, "baseline policy (e.g. the SFT model) generated on the same prompts")
     baseline_responses: str | None = opt(None, "baseline ResponseSet JSONL, or the eval folder of the baseline")
+    win_ratio_limit: int = opt(0, "judge the win ratio on a seeded subset of this many items (0 = all): its "
+                                  "both-order judge calls cost far more than verifying")
     satisfaction: bool = opt(True, "compute the satisfaction proxy per category")
     harm_source: Literal["judge", "scorer"] = opt(
         "judge", "satisfaction of harmlessness prompts: judge harm task, or the toxicity scorer's verdicts")
@@ -225,11 +227,14 @@ def _evaluate(model: Any, cfg: EvalConfig, out: Path, lazy: _LazyJudge, baseline
         for rs, sc in zip(extra, scorer.score([rs.prompt for rs in extra], [rs.responses[0].text for rs in extra])):
             harmless[rs.prompt_id] = None if sc.toxic is None else not sc.toxic
     t0 = time.perf_counter()
-    base_sets = _baseline_sets(cfg, baseline, all_sets, gen, out)
+    from hrlaif.prompts import subsample
+
+    wr_sets = subsample(all_sets, cfg.win_ratio_limit or None, cfg.seed)
+    base_sets = _baseline_sets(cfg, baseline, wr_sets, gen, out)
     if base_sets is not None:
         timings["baseline"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        wr = win_ratio(all_sets, base_sets, lazy.get(), **kw)
+        wr = win_ratio(wr_sets, base_sets, lazy.get(), **kw)
         write_jsonl(out / "items_winrate.jsonl", wr.pop("items"))
         wr["baseline"] = _baseline_name(cfg, baseline, base_sets)
         wr["items_file"] = "items_winrate.jsonl"
