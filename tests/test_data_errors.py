@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hrlaif.data import ResponseSet, atomic_writer, iter_jsonl, parse_record, write_jsonl
+from hrlaif.errors import InputError
 
 GOOD = json.dumps({"id": "ok", "category": "math", "messages": [{"role": "user", "content": "1+1?"}],
                    "reference": "2"})
@@ -38,6 +39,17 @@ BAD = {
     "non_utf8": (GOOD.encode() + b'\n{"id": "\xff\xfe", "category": "math"}\n', [":2:", "not valid UTF-8"]),
     "not_an_object": (GOOD + "\n[1, 2]\n", [":2:", "expected a JSON object"]),
     "duplicate_id": (GOOD + "\n" + GOOD + "\n", [":2:", "field 'id'", "duplicate prompt id 'ok'"]),
+    # issue 14 #11: Python's json reads these (NaN and 1e999 as floats) or crashes on them
+    "nan_value": (GOOD + '\n' + GOOD[:-1].replace('"ok"', '"b"') + ', "metadata": {"difficulty": NaN}}\n',
+                  [":2:", "field 'metadata.difficulty'", "NaN is not a finite number"]),
+    "infinity_in_list": (GOOD[:-1] + ', "metadata": {"w": [1, -Infinity]}}\n',
+                         [":1:", "field 'metadata.w[1]'", "-Infinity is not a finite number"]),
+    "float_overflow": (GOOD[:-1] + ', "metadata": {"x": 1e999}}\n', [":1:", "field 'metadata.x'", "1e999"]),
+    "nested_100000_deep": (GOOD + "\n" + "[" * 100_000 + "]" * 100_000 + "\n", [":2:", "nested too deeply"]),
+    "integer_5000_digits": (GOOD[:-1] + ', "metadata": {"n": ' + "7" * 5000 + '}}\n',
+                            [":1:", "a number too long to read", "4300 digits"]),
+    # the string opens at the 25th character; the message says "starting at column 25", once
+    "unterminated_string": ('{"id": "b", "category": "ma\n', [":1:", "Unterminated string starting at column 25"]),
 }
 
 
@@ -53,6 +65,7 @@ def test_bad_prompt_file_exits_2_naming_file_line_field(case, cli, tmp_path):
     assert msg.startswith("hrlaif generate: error: ") and str(path) in msg
     for part in expected:
         assert part in msg, (part, msg)
+    assert "at at" not in msg
     assert "Traceback" not in r.stderr
     assert not out.exists() and not Path(str(out) + ".partial").exists()
 
@@ -102,6 +115,58 @@ def test_atomic_writer_keeps_the_old_file_when_interrupted(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]  # no temp file left behind
     write_jsonl(path, [{"a": 1}])
     assert path.read_text() == '{"a": 1}\n'
+
+
+def test_atomic_writes_get_the_permissions_a_plain_open_would(tmp_path):
+    """mkstemp makes 0600 files; an output must follow the umask (new file) or keep its mode (existing)."""
+    old = os.umask(0o022)
+    try:
+        write_jsonl(tmp_path / "a.jsonl", [{"a": 1}])
+        os.umask(0o077)
+        write_jsonl(tmp_path / "b.jsonl", [{"a": 1}])
+        (tmp_path / "c.jsonl").write_text("old\n")
+        os.chmod(tmp_path / "c.jsonl", 0o640)
+        write_jsonl(tmp_path / "c.jsonl", [{"a": 1}])
+    finally:
+        os.umask(old)
+    mode = {n: (tmp_path / n).stat().st_mode & 0o777 for n in ("a.jsonl", "b.jsonl", "c.jsonl")}
+    assert mode == {"a.jsonl": 0o644, "b.jsonl": 0o600, "c.jsonl": 0o640}
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_writers_refuse_nan_and_infinity(tmp_path, fmt):
+    """Python's json.dumps writes NaN/Infinity, which no JSON reader accepts: refuse, naming the field."""
+    from hrlaif.data import Prompt, write_records
+    from hrlaif.errors import HrlaifError
+
+    out = tmp_path / f"p.{fmt}"
+    for bad in (float("nan"), float("inf")):
+        p = Prompt.simple("a", "math", "1+1?", metadata={"difficulty": bad})
+        with pytest.raises(HrlaifError, match=r"invalid JSON: Prompt field 'metadata.difficulty' is (nan|inf)"):
+            write_records(out, [Prompt.simple("ok", "math", "2+2?"), p])
+        assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_nan_in_a_parquet_float_column_is_refused(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hrlaif.data import GenerationInfo, read_parquet
+
+    rows = [{"model": "m", "temperature": 0.7}, {"model": "m", "temperature": float("nan")}]
+    path = tmp_path / "g.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    with pytest.raises(InputError, match=r"g.parquet:2: field 'temperature': nan"):
+        read_parquet(path, GenerationInfo)
+
+
+def test_torn_tail_is_still_dropped_but_a_whole_bad_tail_is_an_error(tmp_path):
+    path = tmp_path / "x.jsonl.partial"
+    path.write_text('{"a": 1}\n{"a": 2, "b": "unfini')
+    assert [obj for _, obj in iter_jsonl(path, tolerate_truncated_tail=True)] == [{"a": 1}]
+    path.write_text('{"a": 1}\n{"a": NaN}')
+    with pytest.raises(InputError, match=r":2: field 'a': NaN"):
+        list(iter_jsonl(path, tolerate_truncated_tail=True))
 
 
 def test_killed_generate_leaves_no_half_written_output(tiny_llama, tmp_path):

@@ -103,6 +103,10 @@ def test_multiple_choice_rows(tmp_path, cli):
     ({"id": "x", "category": "code", "response": "pass", "reference": "t", "entry_point": "f()"},
      "entry_point", "identifier"),
     ({"id": "x", "category": "math", "response": 5, "reference": "3"}, "response", "expected"),
+    # issue 14 #11: an empty id was a _FieldError traceback (exit 1); NaN was verified as "≢ reference nan"
+    ({"id": "", "category": "math", "response": "r", "reference": "3"}, "id", "must be a non-empty string"),
+    ({"id": "x", "category": "math", "response": "2", "reference": float("nan")}, "reference",
+     "NaN is not a finite number"),
 ])
 def test_bad_rows_exit_2_naming_file_line_field(tmp_path, cli, row, field, message):
     good = {"id": "ok", "category": "math", "response": "The answer is 3", "reference": "3"}
@@ -110,6 +114,7 @@ def test_bad_rows_exit_2_naming_file_line_field(tmp_path, cli, row, field, messa
     p = cli("verify", "--in", str(cases), "--out", str(tmp_path / "v.jsonl"))
     assert p.returncode == 2, p.stderr
     assert f"{cases}:2: field '{field}'" in p.stderr and message in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr
     assert not (tmp_path / "v.jsonl").exists()
 
 

@@ -11,7 +11,8 @@ Records (one JSON object a line):
                   what, with raw output, tokens, cost).
 
 Invalid input raises ``InputError`` naming file, line and field (the CLI exits with code 2).
-Every write is atomic (temp file + ``os.replace``), and ``ResumableWriter`` lets a stage append
+Only standard JSON is read or written: ``NaN``/``Infinity`` are refused both ways (``loads_json``,
+``dumps``). Every write is atomic (temp file + ``os.replace``, the usual permissions), and ``ResumableWriter`` lets a stage append
 finished records as it goes so an interrupted run resumes where it stopped.
 """
 
@@ -20,14 +21,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Generic, Iterable, Iterator, Literal, Sequence, TypeVar
 
 from hrlaif._struct import StructError, from_obj, to_obj
-from hrlaif.errors import InputError
+from hrlaif.errors import HrlaifError, InputError
 
 # --------------------------------------------------------------------------- categories
 
@@ -274,13 +277,34 @@ def tiers_from_preferences(k: int, better: Iterable[tuple[int, int]], *, ranked:
 # --------------------------------------------------------------------------- atomic writes
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux /proc)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
-    """Write to a temp file beside ``path``; fsync and rename on success; delete on failure."""
+    """Write to a temp file beside ``path``; fsync and rename on success; delete on failure.
+
+    The result has the permissions a plain ``open(path, "w")`` would give it: an existing file's
+    mode, else ``0o666 & ~umask`` (``mkstemp`` alone would leave every output ``0600``)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        perms = stat.S_IMODE(os.stat(p).st_mode)
+    except FileNotFoundError:
+        perms = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
+        os.fchmod(fd, perms)
         with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None) as f:
             yield f
             f.flush()
@@ -302,15 +326,93 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 T = TypeVar("T")
 
 
+class _NonFinite:
+    """Stands in for a ``NaN``/``Infinity`` token while a line is parsed, so the error can name its field."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: str):
+        self.token = token
+
+
+def _first_nonfinite(obj: Any, where: str = "") -> tuple[str, str] | None:
+    """``(dotted field, token)`` of the first NaN/Infinity in a parsed or to-be-written value, else None."""
+    if isinstance(obj, _NonFinite):
+        return where, obj.token
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return where, repr(obj)
+    if isinstance(obj, dict):
+        items: Iterable[tuple[str, Any]] = ((f"{where}.{k}" if where else str(k), v) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple)):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(obj))
+    else:
+        return None
+    for sub, v in items:
+        hit = _first_nonfinite(v, sub)
+        if hit is not None:
+            return hit
+    return None
+
+
+def _json_error_message(e: json.JSONDecodeError) -> str:
+    # some messages end in "at" already ("Unterminated string starting at"): no "at at column"
+    return f"invalid JSON: {e.msg}{' ' if e.msg.endswith(' at') else ' at '}column {e.colno}"
+
+
+def loads_json(text: str, *, path: str | None = None, line: int | None = None, field: str | None = None) -> Any:
+    """``json.loads`` for input data: standard JSON only, every failure an ``InputError``.
+
+    Python's parser also accepts ``NaN``, ``Infinity`` and ``-Infinity``, which are not JSON
+    (RFC 8259 §6), and reads ``1e999`` as infinity; here they are errors naming their field. Nesting too deep for the parser
+    (``RecursionError``) and integers longer than Python's digit limit (4300 by default) are
+    errors naming file and line instead of crashes."""
+    seen: list[str] = []
+
+    def constant(token: str) -> _NonFinite:
+        seen.append(token)
+        return _NonFinite(token)
+
+    def number(token: str) -> float | _NonFinite:
+        v = float(token)
+        return v if math.isfinite(v) else constant(token)
+
+    where = dict(path=path, line=line, field=field)
+    try:
+        obj = json.loads(text, parse_constant=constant, parse_float=number)
+    except json.JSONDecodeError as e:
+        raise InputError(_json_error_message(e), **where) from None
+    except RecursionError:
+        raise InputError("invalid JSON: nested too deeply to read", **where) from None
+    except ValueError as e:  # "Exceeds the limit (4300 digits) for integer string conversion: ..."
+        raise InputError(f"invalid JSON: a number too long to read ({str(e).split(':')[0]})", **where) from None
+    if seen:
+        try:
+            sub, token = _first_nonfinite(obj) or ("", seen[0])
+        except RecursionError:  # nested nearly as deep as the parser allows
+            sub, token = "", seen[0]
+        full = ".".join(x for x in (field, sub) if x) or None
+        raise InputError(f"{token} is not a finite number; JSON has no NaN or infinity (use null or a string)",
+                         path=path, line=line, field=full)
+    return obj
+
+
 def _loads_line(raw: bytes, path: str, lineno: int) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise InputError(f"not valid UTF-8 (byte {e.start} of the line)", path=path, line=lineno) from None
+    return loads_json(text, path=path, line=lineno)
+
+
+def _is_torn(raw: bytes) -> bool:
+    """True when a last line without its newline is an unfinished record (an interrupted append)."""
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"invalid JSON: {e.msg} at column {e.colno}", path=path, line=lineno) from None
+        json.loads(raw.decode("utf-8"), parse_constant=lambda _: None)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return True
+    except (RecursionError, ValueError):
+        return False  # whole but unreadable: reported by _loads_line
+    return False
 
 
 def iter_jsonl(path: str | Path, *, allow_empty: bool = False,
@@ -336,13 +438,9 @@ def iter_jsonl(path: str | Path, *, allow_empty: bool = False,
     for lineno, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
-        if truncated_tail and lineno == len(lines):
-            try:
-                obj = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                return  # an interrupted append: the last record was never finished
-        else:
-            obj = _loads_line(raw, p, lineno)
+        if truncated_tail and lineno == len(lines) and _is_torn(raw):
+            return  # an interrupted append: the last record was never finished
+        obj = _loads_line(raw, p, lineno)
         if not isinstance(obj, dict):
             raise InputError(f"expected a JSON object, got {type(obj).__name__}", path=p, line=lineno)
         n += 1
@@ -380,8 +478,12 @@ def read_parquet(path: str | Path, cls: type[T], *, allow_empty: bool = False) -
     cols = _json_columns(cls)
     out = []
     for i, row in enumerate(rows, start=1):
-        obj = {k: (json.loads(v) if k in cols and isinstance(v, str) else v) for k, v in row.items()}
+        obj = {k: (loads_json(v, path=p, line=i, field=k) if k in cols and isinstance(v, str) else v)
+               for k, v in row.items()}
         obj = {k: v for k, v in obj.items() if v is not None or k not in cols}
+        bad = _first_nonfinite(obj)
+        if bad is not None:  # a float column holding NaN/inf: not a value hrlaif records carry
+            raise InputError(f"{bad[1]} is not a valid value (no NaN or infinity)", path=p, line=i, field=bad[0])
         out.append(parse_record(cls, obj, path=p, line=i))  # "line" = row number (1-based)
     return out
 
@@ -396,8 +498,20 @@ def read_records(path: str | Path, cls: type[T], *, allow_empty: bool = False) -
 # --------------------------------------------------------------------------- writing
 
 
+def _dumps_obj(obj: Any, what: str) -> str:
+    """``json.dumps`` that refuses NaN/infinity (Python would write the non-JSON ``NaN``)."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        bad = _first_nonfinite(obj)
+        if bad is None:
+            raise
+        raise HrlaifError(f"refusing to write invalid JSON: {what} field '{bad[0]}' is {bad[1]}") from None
+
+
 def dumps(record: Any) -> str:
-    return json.dumps(to_obj(record), ensure_ascii=False)
+    """One record as a line of standard JSON (never ``NaN``/``Infinity``)."""
+    return _dumps_obj(to_obj(record), type(record).__name__)
 
 
 def write_jsonl(path: str | Path, records: Iterable[Any]) -> Path:
@@ -433,6 +547,7 @@ def write_parquet(path: str | Path, records: Iterable[Any]) -> Path:
     rows = []
     for r in records:
         obj = to_obj(r)
+        _dumps_obj(obj, type(r).__name__)  # the same refusal of NaN/infinity as JSONL
         rows.append({k: (json.dumps(v, ensure_ascii=False) if k in cols else v) for k, v in obj.items()})
     table = pa.Table.from_pylist(rows)
     with atomic_writer(path, "wb") as f:

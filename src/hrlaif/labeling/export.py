@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from hrlaif.data import Ranking, atomic_writer
+from hrlaif.data import Ranking, atomic_writer, dumps
 
 TrlFormat = Literal["conversational", "text"]
 
@@ -48,11 +48,9 @@ def kwise_rows(rankings: Iterable[Ranking]) -> Iterable[dict[str, Any]]:
 
 
 def write_json_rows(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
-    import json
-
     n = 0
     with atomic_writer(path) as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(dumps(row) + "\n")
             n += 1
     return n

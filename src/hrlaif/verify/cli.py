@@ -11,7 +11,6 @@ Example:  hrlaif verify --in cases.jsonl --out verdicts.jsonl
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +43,7 @@ def _row_error(path: str, line: int, field: str, msg: str) -> InputError:
 def read_cases(path: str) -> list[tuple[int, Any]]:
     """Read and validate the cases file; returns ``(line, Prompt)`` with the response in
     ``metadata["response"]``. Bad rows raise ``InputError`` naming file, line and field."""
-    from hrlaif.data import CATEGORIES, Message, Prompt, iter_jsonl
+    from hrlaif.data import CATEGORIES, Message, Prompt, _FieldError, iter_jsonl
 
     out, seen = [], set()
     for ln, row in iter_jsonl(path):
@@ -88,16 +87,19 @@ def read_cases(path: str) -> list[tuple[int, Any]]:
             if not isinstance(code_prompt, str):
                 raise _row_error(path, ln, "prompt", f"expected a string, got {type(code_prompt).__name__}")
         text = code_prompt or str(row.get("prompt") or "(verify)")
-        p = Prompt(id=rid, category=cat, messages=[Message("user", text)], reference=str(reference),
-                   choices=choices, entry_point=entry_point,
-                   metadata={"code_prompt": code_prompt, "response": response})
+        try:
+            p = Prompt(id=rid, category=cat, messages=[Message("user", text)], reference=str(reference),
+                       choices=choices, entry_point=entry_point,
+                       metadata={"code_prompt": code_prompt, "response": response})
+        except _FieldError as e:  # Prompt's own checks (an empty id, ...), named like every other row error
+            raise _row_error(path, ln, e.field, str(e)) from None
         out.append((ln, p))
     return out
 
 
 def run_verify(cfg: VerifyConfig, *, show_progress: bool = True) -> list[dict]:
     """Verify every case of ``cfg.input`` and write ``cfg.out``; returns the output rows."""
-    from hrlaif.data import atomic_writer
+    from hrlaif.data import atomic_writer, dumps
     from hrlaif.ui import progress
     from hrlaif.verify import verify_many
 
@@ -127,7 +129,7 @@ def run_verify(cfg: VerifyConfig, *, show_progress: bool = True) -> list[dict]:
         rows.append(row)
     with atomic_writer(cfg.out) as f:
         for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+            f.write(dumps(r) + "\n")
     save_config(cfg, config_path_for(cfg.out), stage="verify")
     return rows
 
