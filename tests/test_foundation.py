@@ -206,3 +206,45 @@ def test_list_flags_take_several_values_commas_or_yaml():
     assert resolve_config(_Cfg, _parse(["--tags", "a", "b"])).tags == ["a", "b"]
     assert resolve_config(_Cfg, _parse(["--tags", "a,b"])).tags == ["a", "b"]
     assert resolve_config(_Cfg, _parse(["--tags", '["x,y", "z"]'])).tags == ["x,y", "z"]
+
+
+def _list_fields():
+    import importlib
+
+    from hrlaif._struct import walk_fields
+    from hrlaif.cli import COMMANDS
+
+    for stage, (module, cfg_name, _) in COMMANDS.items():
+        if cfg_name is None:
+            continue
+        cls = getattr(importlib.import_module(module), cfg_name)
+        for dotted, tp, _f in walk_fields(cls):
+            if getattr(tp, "__origin__", None) is list:
+                yield stage, dotted
+
+
+def test_every_list_flag_takes_none_for_the_empty_list():
+    """Issue 14 #10: `--toxicity-sets` alone is an argparse error and `none` was the list ['none']."""
+    from hrlaif.cli import _stage_parser
+
+    fields = list(_list_fields())
+    assert ("eval", "toxicity_sets") in fields and ("train-rm", "rankings") in fields and len(fields) >= 10
+    for stage, dotted in fields:
+        parser, cls, _ = _stage_parser(stage)
+        flag = "--" + dotted.replace("_", "-")
+        cfg = resolve_config(cls, parser.parse_args([flag, "none"]))
+        value = cfg
+        for part in dotted.split("."):
+            value = getattr(value, part)
+        assert value == [], (stage, dotted, value)
+        assert "none = empty list" in " ".join(parser.format_help().split()), stage
+
+
+def test_empty_list_spellings_and_mistakes():
+    assert resolve_config(_Cfg, _parse(["--tags", "None"])).tags == []
+    assert resolve_config(_Cfg, _parse(["--tags", ""])).tags == []
+    assert resolve_config(_Cfg, _parse(["--tags", "[]"])).tags == []
+    assert resolve_config(_Cfg, _parse(["--tags", "./none"])).tags == ["./none"]  # a file named none
+    with pytest.raises(ConfigError, match=r"option 'tags': 'none' means the empty list: give it alone"):
+        resolve_config(_Cfg, _parse(["--tags", "none", "x"]))
+

@@ -2,7 +2,7 @@
 
 Every stage declares a dataclass whose fields carry a one-line help (``opt(default, "help")``).
 ``add_config_arguments`` turns it into argparse flags (nested dataclasses become dotted flags,
-``--judge.model``); ``resolve_config`` merges defaults ← YAML file (``--config``) ← flags,
+``--judge.model``; a list flag takes ``a b``, ``a,b`` or ``none`` for the empty list); ``resolve_config`` merges defaults ← YAML file (``--config``) ← flags,
 rejects unknown keys by name and checks every type; ``save_config`` writes the resolved config
 beside the stage's output so every artefact says how it was made.
 """
@@ -32,6 +32,13 @@ def opt(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any = No
     return dataclasses.field(default=default, metadata=meta)
 
 
+EMPTY_LIST = "none"  # a list flag's spelling of the empty list: `hrlaif eval --toxicity-sets none`
+
+
+def _is_list(tp: Any) -> bool:
+    return typing.get_origin(tp) is list
+
+
 def _flag_names(dotted: str) -> list[str]:
     dashed = dotted.replace("_", "-")
     names = [f"--{dashed}"]
@@ -56,12 +63,13 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, skip: tu
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
         help_text = f.metadata.get("help", "")
-        help_text = f"{help_text} [{type_name(tp)}; default: {default!r}]".replace("%", "%%")
+        empty = f"; {EMPTY_LIST} = empty list" if _is_list(tp) else ""
+        help_text = f"{help_text} [{type_name(tp)}; default: {default!r}{empty}]".replace("%", "%%")
         names = list(f.metadata.get("flags", ())) + _flag_names(dotted)
         if _is_bool(tp):
             group.add_argument(*names, dest=f"cfg:{dotted}", default=argparse.SUPPRESS,
                                action=argparse.BooleanOptionalAction, help=help_text)
-        elif typing.get_origin(tp) is list:  # --rankings a.jsonl b.jsonl  (or a,b, or a YAML list)
+        elif _is_list(tp):  # --rankings a.jsonl b.jsonl  (or a,b, a YAML list, or none)
             group.add_argument(*names, dest=f"cfg:{dotted}", default=argparse.SUPPRESS, nargs="+",
                                metavar=dotted.split(".")[-1].upper(), help=help_text)
         else:
@@ -80,7 +88,16 @@ def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
 
 def _parse_flag_value(raw: Any, tp: Any) -> Any:
     """Flags arrive as strings; non-string fields are parsed as YAML scalars/lists. A list flag
-    takes several values (``--x a b``), one comma-separated value (``--x a,b``) or a YAML list."""
+    takes several values (``--x a b``), one comma-separated value (``--x a,b``), a YAML list, or
+    ``none`` (also ``''`` or ``[]``) for the empty list (write ``./none`` for a file named none)."""
+    if _is_list(tp):
+        vals = raw if isinstance(raw, list) else [raw]
+        words = [v.strip() for v in vals if isinstance(v, str)]
+        if len(vals) == 1 and words and words[0].lower() in (EMPTY_LIST, "", "[]"):
+            return []
+        if len(vals) > 1 and any(w.lower() == EMPTY_LIST for w in words):
+            raise ValueError(f"'{EMPTY_LIST}' means the empty list: give it alone, not with other values "
+                             f"({' '.join(map(str, vals))})")
     if isinstance(raw, list):
         (item,) = typing.get_args(tp) or (str,)
         if len(raw) == 1:
@@ -156,7 +173,11 @@ def resolve_config(cls: type[C], args: argparse.Namespace | None = None, *,
         for key, raw in vars(args).items():
             if key.startswith("cfg:"):
                 dotted = key[4:]
-                _set_dotted(tree, dotted, _parse_flag_value(raw, types_by_name[dotted]))
+                try:
+                    value = _parse_flag_value(raw, types_by_name[dotted])
+                except ValueError as e:
+                    raise ConfigError(f"command line: option '{dotted}': {e}") from None
+                _set_dotted(tree, dotted, value)
         source = "command line" if not yaml_path else f"{yaml_path} + command line"
     for dotted, value in (overrides or {}).items():
         _set_dotted(tree, dotted, value)
