@@ -57,7 +57,9 @@ def test_pair_outcome_both_orders():
     assert M.pair_outcome(0.1, 0.8) == 0.0      # both orders prefer the baseline → loss
     assert M.pair_outcome(0.9, 0.9) == 0.5      # judge always picks position A → tie
     assert M.pair_outcome(0.5, 0.5) == 0.5
-    assert M.pair_outcome(None, 0.3) == 1.0     # one order abstained: the other decides
+    # one order abstained or failed: undecided, never the other order alone (issue 14 #5)
+    assert M.pair_outcome(None, 0.3) is None
+    assert M.pair_outcome(0.9, None) is None
     assert M.pair_outcome(None, None) is None
 
 

@@ -63,6 +63,45 @@ def test_win_ratio_pairs_by_prompt_id():
         win_ratio(pol, _sets(_open(2), ["x", "y"]), judge)
 
 
+class _AbstainsWhenSwapped:
+    """Prefers position A (0.9) in every forward call; in the swapped order it abstains on the
+    first ``n_abstain`` prompts and otherwise prefers the policy shown second (P(A) = 0.2)."""
+
+    identity = "fake:abstains-when-swapped"
+
+    def __init__(self, n_abstain: int):
+        self.n_abstain = n_abstain
+
+    def judge_many(self, reqs, **kw):
+        from hrlaif.judges.base import JudgeResult
+
+        out = []
+        for n, _ in enumerate(reqs):
+            res = JudgeResult(judge=self.identity, task="pairwise")
+            if n % 2 == 0:
+                res.preference = 0.9
+            elif n // 2 < self.n_abstain:
+                res.abstain, res.abstain_reason = True, "mass on A/B = 0.010 < min_mass 0.1"
+            else:
+                res.preference = 0.2
+            out.append(res)
+        return out
+
+
+def test_one_order_alone_never_decides():
+    """Issue 14 #5: with the swapped order abstaining, the position-A vote alone used to be a win.
+    5 prompts: 3 lose their swapped call (undecided), 2 are won in both orders → WR 2/2 = 1."""
+    prompts = _math(5)
+    r = win_ratio(_sets(prompts, ["a"] * 5), _sets(prompts, ["b"] * 5, "base"), _AbstainsWhenSwapped(3))
+    o = r["overall"]
+    assert (o["wins"], o["ties"], o["losses"], o["n"], o["n_undecided"]) == (2, 0, 0, 2, 3)
+    assert [it["outcome"] for it in r["items"]] == [None, None, None, 1.0, 1.0]
+    assert r["items"][0]["reason"] == "swapped order: abstained (mass on A/B = 0.010 < min_mass 0.1)"
+    assert "reason" not in r["items"][4]
+    every = win_ratio(_sets(prompts, ["a"] * 5), _sets(prompts, ["b"] * 5, "base"), _AbstainsWhenSwapped(5))
+    assert every["overall"]["n"] == 0 and every["overall"]["n_undecided"] == 5
+
+
 def test_satisfaction_per_category():
     judge = make_judge(JudgeConfig(backend="simulated", sim_accuracy=1.0))
     m = _math(4)

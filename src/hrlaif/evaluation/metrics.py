@@ -161,19 +161,17 @@ def pair_outcome(pref_forward: float | None, pref_swapped: float | None) -> floa
         0    both votes for the baseline (loss)
         ½    the orders disagree or either is exactly 0.5 (tie: a position-biased judge
              that always picks "A" yields ties, never wins)
-
-    One order missing (abstained): that order's vote alone. Both missing → None.
+        None either order missing (abstained or failed): undecided, left out of the ratio.
+             One order alone never decides, since a judge biased towards position A would
+             then win every pair whose other order abstained (labeling's ``decide_pair``
+             leaves such a pair undecided too).
     """
-    votes = []
-    if pref_forward is not None:
-        votes.append(_vote(pref_forward))
-    if pref_swapped is not None:
-        votes.append(_vote(1.0 - pref_swapped))
-    if not votes:
+    if pref_forward is None or pref_swapped is None:
         return None
-    if all(v == 1.0 for v in votes):
+    votes = (_vote(pref_forward), _vote(1.0 - pref_swapped))
+    if votes == (1.0, 1.0):
         return 1.0
-    if all(v == 0.0 for v in votes):
+    if votes == (0.0, 0.0):
         return 0.0
     return 0.5
 

@@ -2,7 +2,8 @@
 
 For each prompt both policies answered, the judge sees (policy, baseline) and (baseline, policy);
 ``metrics.pair_outcome`` turns the two verdicts into win 1 / tie ½ / loss 0 (orders that disagree
-are a tie), and ``metrics.win_ratio`` gives WR = (W + ½T) / (W + T + L) overall and per category,
+are a tie; an order that abstained or failed leaves the prompt undecided, never decided by the
+other order alone), and ``metrics.win_ratio`` gives WR = (W + ½T) / (W + T + L) overall and per category,
 with a percentile-bootstrap interval over prompts.
 """
 
@@ -46,8 +47,9 @@ def win_ratio(policy_responses: Sequence[ResponseSet], baseline_responses: Seque
 
     Returns ``{"overall": {win_ratio, wins, ties, losses, n, n_undecided, ci}, "per_category":
     {cat: {...}}, "judge": identity, "items": [{prompt_id, category, pref_forward, pref_swapped,
-    outcome}]}``. ``pref_forward`` = P(policy ≻ baseline) shown first; ``pref_swapped`` =
-    P(baseline ≻ policy) with the baseline first; an abstained call is None.
+    outcome[, reason]}]}``. ``pref_forward`` = P(policy ≻ baseline) shown first; ``pref_swapped`` =
+    P(baseline ≻ policy) with the baseline first; an abstained or failed call is None, its item is
+    undecided (``outcome`` None, counted in ``n_undecided``) and ``reason`` says which order and why.
     """
     pairs = pair_up(policy_responses, baseline_responses)
     if not pairs:
@@ -62,10 +64,23 @@ def win_ratio(policy_responses: Sequence[ResponseSet], baseline_responses: Seque
         fwd, swp = results[2 * n], results[2 * n + 1]
         pf = fwd.preference if fwd.ok else None
         ps = swp.preference if swp.ok else None
-        items.append({"prompt_id": pol.prompt_id, "category": pol.prompt.category, "pref_forward": pf,
-                      "pref_swapped": ps, "outcome": pair_outcome(pf, ps)})
+        item = {"prompt_id": pol.prompt_id, "category": pol.prompt.category, "pref_forward": pf,
+                "pref_swapped": ps, "outcome": pair_outcome(pf, ps)}
+        missing = [f"{name} order: {_why(res)}" for name, res, pref in (("forward", fwd, pf), ("swapped", swp, ps))
+                   if pref is None]
+        if missing:
+            item["reason"] = "; ".join(missing)
+        items.append(item)
     return {"judge": getattr(judge, "identity", type(judge).__name__),
             **summarize_outcomes(items, n_boot=n_boot, confidence=confidence, seed=seed), "items": items}
+
+
+def _why(res: Any) -> str:
+    if res.error is not None:
+        return f"failed ({res.error})"
+    if res.abstain:
+        return f"abstained ({res.abstain_reason or 'no reason given'})"
+    return "no preference"
 
 
 def summarize_outcomes(items: Sequence[dict], *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict:
