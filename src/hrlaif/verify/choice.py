@@ -262,6 +262,8 @@ def choose_detail(text: str, choices: list[str] | None = None) -> tuple[str | No
         m = re.fullmatch(r"[(\[]?([A-Z])[)\].:]\s*(.+)", stripped, re.S)
         if m and m.group(1) in allowed and _norm(m.group(2)) == _norm(str(choices[ord(m.group(1)) - 65])):
             return m.group(1), "the response is the option", False
+    if re.search(r"<think>", t, re.I) and not re.search(r"</think>", t, re.I):
+        return None, "no option chosen: the response stops inside its thinking", False
     # a self-correction moves the decision to what follows it
     parts = [t]
     for r in _RETRACT.finditer(t):

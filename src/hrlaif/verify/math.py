@@ -54,7 +54,7 @@ _NUM_RE = re.compile(
     r"(?<![A-Za-z0-9_.])(?P<sign>-)?[ \t]?(?:\$|€|£|¥|USD[ \t]?|RMB[ \t]?)?[ \t]?"
     r"(?:(?P<whole>\d+)[ \t](?=\d+[ \t]*/[ \t]*\d))?"  # mixed number 3 1/2
     rf"(?P<num>{_INT}(?:\.\d+)?|\.\d+)"
-    rf"(?:[ \t]*/[ \t]*(?P<den>{_INT})(?![\d.]))?"
+    rf"(?:[ \t]*/[ \t]*(?P<den>{_INT})(?!\d|\.\d))?"
     r"(?:(?:[ \t]*(?:\\times|\\cdot|×|·|\*|x)[ \t]*10[ \t]*(?:\^[ \t]*\{?[ \t]*(?P<exp>[-+]?\d+)[ \t]*\}?"
     rf"|(?P<supexp>[{_SUP}]+)))|(?:[eE](?P<eexp>[-+]?\d+)(?![A-Za-z])))?"
     r"(?P<pct>[ \t]?(?:%|percent\b|per[ \t]cent\b))?(?P<cents>[ \t]?(?:cents?\b|¢))?")
@@ -103,6 +103,7 @@ class _Num:
     start: int
     end: int
     cents: bool = False  # "5 cents" is also 0.05 (dollars)
+    alts: tuple[Fraction, ...] = ()  # the same quantity in another unit ("3 hours and 20 minutes" = 200 min)
 
 
 def _num_from_match(m: re.Match) -> _Num | None:
@@ -150,12 +151,13 @@ def _show(v: Fraction) -> str:
 
 
 def _numbers(text: str) -> list[_Num]:
-    out = []
+    durations = _durations(text) if re.search(r"\d\s*(?:h|min)", text, re.I) else []
+    out = list(durations)
     for m in _NUM_RE.finditer(text):
         n = _num_from_match(m)
-        if n is not None:
+        if n is not None and not any(d.start <= n.start < d.end for d in durations):
             out.append(n)
-    return out
+    return sorted(out, key=lambda n: n.start)
 
 
 def _word_numbers(text: str) -> list[_Num]:
@@ -171,7 +173,26 @@ def _word_numbers(text: str) -> list[_Num]:
 
 
 def _values(n: _Num) -> list[Fraction]:
-    return [n.value, n.value / 100] if n.pct or n.cents else [n.value]
+    return ([n.value, n.value / 100] if n.pct or n.cents else [n.value]) + list(n.alts)
+
+
+_DURATION_RE = re.compile(
+    r"(?<![\d.])(?P<a>\d+)\s*(?P<u>hours?|hrs?|h|minutes?|mins?|min)\s*(?:and\s+|,\s*)?(?P<b>\d+)\s*"
+    r"(?P<v>minutes?|mins?|min|m|seconds?|secs?|sec|s)\b", re.I)
+
+
+def _durations(text: str) -> list[_Num]:
+    """"3 hours and 20 minutes" → 10/3 (hours), also 200 (minutes); "4 min 30 s" → 9/2, also 270."""
+    out = []
+    for m in _DURATION_RE.finditer(text):
+        big = m.group("u").lower().startswith("h")
+        small_is_sec = m.group("v").lower().startswith("s")
+        if big == small_is_sec:
+            continue  # "3 hours 20 seconds", "4 min 30 m": not a compound duration
+        a, b = int(m.group("a")), int(m.group("b"))
+        v = Fraction(a) + Fraction(b, 60)
+        out.append(_Num(v, _show(v), False, m.start(), m.end(), alts=(Fraction(60 * a + b),)))
+    return out
 
 
 # --------------------------------------------------------------------------- text preparation
@@ -312,14 +333,18 @@ def _read_segment(seg: str, source: str, want: _Want) -> FinalAnswer | None:
     if not s:
         return None
     envs = [next(g for g in m.groups() if g is not None) for m in _MATH_ENV_RE.finditer(s)]
-    if source in ("answer-is", "####") and envs and s.lstrip(" (:*").startswith(("$", "\\(", "\\[")):
+    if source in ("answer-is", "####") and envs and (want.kind == "formula"
+                                                      or s.lstrip(" (:*").startswith(("$", "\\(", "\\["))):
         body = envs[0]  # "The answer is $\frac12$, because ..." → the formula
     else:
         body = _unwrap(s)
     if source == "conclusion":
         head = re.split(r",?\s+(?:since|because|as\s+(?=\d)|given\s+that)\s|因为", body)[0]  # a justification
         body = head if re.search(r"\d", head) else body
-        if want.kind == "formula" and envs:
+        bold = re.findall(r"\*\*([^*\n]+)\*\*", seg)
+        if want.kind == "formula" and bold:
+            body = _prepare(bold[-1])  # "approximately **78.54**, or exactly **25π cm²**"
+        elif want.kind == "formula" and envs:
             body = envs[-1]  # "The circumference is $2\pi$." → the formula
     if want.kind == "values":
         assigned = [n for m in re.finditer(r"(?<![A-Za-z])[a-z]\s*=\s*", body) for n in _numbers(body[m.end():])[:1]
@@ -456,6 +481,10 @@ def _question_values(question: str | None) -> frozenset[Fraction] | None:
         n.value for n in _word_numbers(question)})
 
 
+_DISOWNED = re.compile(r"(?:mistake|wrong|error|tempting|incorrect|naive|naïve|intuitive|misconception|trap|"
+                       r"might\s+think|may\s+think|people\s+(?:think|say|assume))\b[^.!?\n]{0,30}$", re.I)
+_ASIDE = re.compile(r"\s*(?:[*_>#\s]*)(?:note|tip|remember|caution|warning|p\.?s\.?|if|assuming|suppose|"
+                    r"alternatively|注意|提示|如果|(?:it'?s\s+)?a\s+common\s+(?:mistake|error|trap))\b", re.I)
 _BOLD_NUM = re.compile(r"\*\*\s*([^*\n]{1,40}?)\s*\*\*")
 
 
@@ -467,7 +496,7 @@ def _last_bold_number(raw: str, want: _Want) -> FinalAnswer | None:
     for m in _BOLD_NUM.finditer(raw):
         inner = _prepare(m.group(1))
         nums = _numbers(inner)
-        if len(nums) == 1 and not re.search(r"[=+*/^]|\\", inner) and len(re.findall(r"[A-Za-z]+", inner)) <= 3:
+        if len(nums) == 1 and not re.search(r"[=+*^]|\\|\s/\s", inner) and len(re.findall(r"[A-Za-z]+", inner)) <= 3:
             found.append(nums[0])
     if not found or len({n.value for n in found}) > 1:
         return None  # several bold numbers in the closing paragraph: no single answer stands out
@@ -483,6 +512,8 @@ def find_final_answer(response: str, question: str | None = None, *, want: _Want
     want = want or _Want("number")
     if question and want.qv is None:
         want = _Want(want.kind, want.n_values, _question_values(question))
+    if re.search(r"<think>", response, re.I) and not re.search(r"</think>", response, re.I):
+        return None  # it stopped inside its thinking: whatever it considered there is not an answer
     raw = _after_thinking(response)
     return _find(_prepare(raw), want, depth=0, raw=raw)
 
@@ -502,6 +533,8 @@ def _find(text: str, want: _Want, depth: int, *, anchored_only: bool = False, ra
                 break
     if not candidates:
         for m in reversed(list(_ANCHOR_RE.finditer(text))):
+            if _DISOWNED.search(text[max(0, m.start() - 50):m.start()]):
+                continue  # "It's a common mistake to think the answer is +5%"
             got = _read_segment(_segment_after(text, m.end()), "answer-is", want)
             if got is not None:
                 candidates.append((m.end(), got))
@@ -524,8 +557,10 @@ def _find(text: str, want: _Want, depth: int, *, anchored_only: bool = False, ra
     if anchored_only:
         return None
     if raw:
-        last_par = re.split(r"\n\s*\n", raw.strip())[-1]
-        bold = _last_bold_number(last_par, want)
+        pars = [x for x in re.split(r"\n\s*\n", raw.strip()) if x.strip()]
+        while len(pars) > 1 and _ASIDE.match(pars[-1]):
+            pars.pop()  # "**Note:** If your sales tax is 8 %, ... **$24.30**": an aside, not the answer
+        bold = _last_bold_number(pars[-1], want) if pars else None
         if bold is not None:
             return bold
     return _conclusion(text, want)
