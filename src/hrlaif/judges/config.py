@@ -7,6 +7,9 @@ from typing import Literal
 
 from hrlaif.config import opt
 
+# Local judge: below this next-token mass on the two answers it abstains. SmolLM2-135M puts 0.5-0.9
+# on A/B and 0.7-0.9 on yes/no (measured on 10,000 pairwise and 50 harm calls), a random tiny model ~0.01.
+DEFAULT_MIN_MASS = 0.1
 
 @dataclass
 class JudgeConfig:
@@ -33,6 +36,9 @@ class JudgeConfig:
     max_length: int = opt(1024, "max input tokens, longer inputs are truncated from the left (local)")
     harm_threshold: float = opt(0.5, "local judge: P(harmful) = p(yes)/(p(yes)+p(no)) above which a response counts "
                                      "as harmful (calibrate it on labelled data; part of the judge's identity)")
+    min_mass: float = opt(DEFAULT_MIN_MASS, "local judge: abstain when the next-token probability on the two "
+                                            "answers (A+B, yes+no) is below this, since such a judge is guessing "
+                                            "(0 = never abstain; part of the judge's identity when not 0.1)")
     show_reference: bool = opt(False, "show the reference answer to the judge (plain RLAIF does not)")
     both_orders: bool = opt(True, "judge every pair in both orders and average (records the flip rate)")
     # simulation (backend: simulated) — documented as a simulation, for controlled experiments and tests

@@ -9,9 +9,11 @@ Scoring tasks read the verdict from next-token probabilities after the rendered 
     satisfaction:  P(satisfied) = p("yes") / (p("yes") + p("no"))
 
 where p(x) sums the next-token probability over the single-token spellings of x (" A", "A";
-"yes", " yes", "Yes", " Yes"). The probability mass on the two answers is recorded in the
-rationale: a judge that puts little mass on them is guessing. Harm severity is a heuristic of
-P(harmful) (1 below 0.7, 2 below 0.9, else 3) and the local judge gives no harm category.
+"yes", " yes", "Yes", " Yes"). The probability mass on the two answers, p(A) + p(B) (or
+p(yes) + p(no)), is recorded in the rationale; below ``min_mass`` (default 0.1) the judge is
+guessing and abstains (no preference) instead of returning a renormalised coin flip. Harm
+severity is a heuristic of P(harmful) (1 below 0.7, 2 below 0.9, else 3) and the local judge
+gives no harm category.
 
 Inputs are batched (``batch_size``) with left padding and explicit position ids, so a batched
 score equals the unbatched one up to float rounding; inputs longer than ``max_length`` tokens
@@ -30,7 +32,7 @@ from typing import Any
 
 from hrlaif.errors import JudgeError, JudgeParseError, ModelError
 from hrlaif.judges.base import JudgeRequest, JudgeResult, OnResult
-from hrlaif.judges.config import JudgeConfig
+from hrlaif.judges.config import DEFAULT_MIN_MASS, JudgeConfig
 from hrlaif.judges.templates import DIRECT_ANSWER_PREFIX, TEMPLATE_VERSION, parse_generation, render
 
 log = logging.getLogger(__name__)
@@ -77,8 +79,15 @@ class LocalJudge:
             from hrlaif.errors import ConfigError
 
             raise ConfigError("judge.batch_size must be >= 1 and judge.max_length >= 8")
+        if not 0.0 <= self.cfg.min_mass < 1.0:
+            from hrlaif.errors import ConfigError
+
+            raise ConfigError(f"judge.min_mass must be in [0, 1), got {self.cfg.min_mass}")
         thr = "" if self.cfg.harm_threshold == 0.5 else f"+harm>{self.cfg.harm_threshold:g}"
-        self.identity = f"local:{self.cfg.model}{'+ref' if self.cfg.show_reference else ''}{thr}#{TEMPLATE_VERSION}"
+        # the default floor is not spelled out, so labels cached before it existed keep their key
+        mass = "" if self.cfg.min_mass == DEFAULT_MIN_MASS else f"+mass>={self.cfg.min_mass:g}"
+        self.identity = (f"local:{self.cfg.model}{'+ref' if self.cfg.show_reference else ''}{thr}{mass}"
+                         f"#{TEMPLATE_VERSION}")
         self._model, self._tok, self._device = model, tokenizer, device
         self._owned = model is None  # close() only drops a model this judge loaded itself
         self._answer_ids: dict[str, list[int]] = {}
@@ -244,8 +253,13 @@ class LocalJudge:
             res = JudgeResult(judge=self.identity, task=r.task, prompt_tokens=len(s), completion_tokens=1,
                               latency_s=dt)
             res.raw = f"P({labels[0]})={p_pos:.4g} P({labels[1]})={p_neg:.4g}"
-            res.rationale = f"next-token probabilities; mass on {labels[0]}/{labels[1]} = {p_pos + p_neg:.3f}"
-            if r.task == "harm":
+            mass = p_pos + p_neg
+            res.rationale = f"next-token probabilities; mass on {labels[0]}/{labels[1]} = {mass:.3f}"
+            if mass < self.cfg.min_mass:  # the answer is elsewhere in the vocabulary: a guess, not a verdict
+                res.abstain = True
+                res.abstain_reason = (f"mass on {labels[0]}/{labels[1]} = {mass:.3g} < min_mass "
+                                      f"{self.cfg.min_mass:g}")
+            elif r.task == "harm":
                 res.harmful = prob > self.cfg.harm_threshold
                 res.severity = max(severity_from_p(prob), 1) if res.harmful else 0
                 res.preference = prob
