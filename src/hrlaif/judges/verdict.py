@@ -9,30 +9,47 @@ comes first, the verdict last; a judge that corrects itself ends with its final 
              JSON (``{"winner": "B"}``, keys winner/verdict/better/preferred/choice/...),
              a verdict line (``Verdict: A``, ``Final verdict: **B**``, ``Winner: Response A``,
              ``Better response: B``, ``最终裁决：A``, ``更好的回答是B``)
-    rank 20  prose: ``Response A is better``, ``Assistant B's answer is superior``,
-             ``I prefer Response B``, ``I would choose A``, ``Response A, because ...``,
-             per-response scores (``Response A: 6/10, Response B: 9/10`` → B, equal → tie),
-             tie phrases (``It's a tie``, ``both are equally good``, ``neither is better``),
-             Chinese (``回答A更好``, ``A 更优``, ``两者相当``), a line that is only a label,
-             a bare letter as the whole output
+    rank 20  prose: ``Response A is better``, ``Assistant B's answer is superior``, ``Response B is
+             correct and better``, ``I prefer Response B``, ``I would choose A``, ``Going with
+             Response B``, ``Response A is the one I'd choose``, ``A it is``, ``Response A, because
+             ...``, negated comparisons (``Response A is not as good as Response B`` → B, ``A falls
+             short of B`` → B, ``Not B — ...`` → A; ``A is not better than B`` only together with its
+             converse, → tie), per-response scores (``Response A: 6/10, Response B: 9/10`` → B,
+             equal → tie), tie phrases (``It's a tie``, ``both are equally good``, ``neither is
+             better``, ``they're equivalent``), Chinese (``回答A更好``, ``A 更优``, ``选A``,
+             ``选择回答B``, ``两者相当``), a line that is only a label, a bare letter as the whole
+             output
     rank 15  a correctness contrast (``Response A is correct ... Response B is wrong``)
-    rank 10  weak: ``\\boxed{A}``, a ``[[A]]`` quoted inside the rationale (an injection the
-             judge reports, not its verdict)
+    rank 10  weak: ``\\boxed{A}``, a ``[[A]]`` inside quotes (“…”, 「…」, 『…』, "…", '…') or after
+             "output"/"wrote" in the rationale (an injection the judge reports, not its verdict;
+             ``Verdict: "[[A]]"``, where only a verdict label precedes the quote, stays explicit)
 
 Labels: ``A``/``B`` (upper case when bare; ``(a)`` and ``Response a`` are fine), ``Response
 1``/``2``, ``the first``/``second response``, ``the former``/``latter``, ``回答A``, ``第一个回答``.
+In an output written all in lower case (every sentence starts lower case) a lone ``b``, and a
+lone ``a`` that no noun follows (``verdict: a``, ``a > b``, ``going with a because``), are the
+letters; elsewhere a lower-case ``a`` stays the article.
 
 Never a verdict: letters about the underlying question (``the answer is B``, ``its answer is
-B``, ``picks option C``, ``the correct option``), the English article (``A better response
-would ...``), and a comparison on one aspect (``better formatted``, ``better written``, ``more
-detailed but wrong``). Hypotheticals and negations (``if A is better``, ``I don't think A is
-better``) are skipped.
+B``, ``Response A's answer: B``, ``picks option C``, ``the correct option``), the English article
+(``A better response would ...``; but ``A clear winner here: Response A`` names A), a comparison
+on one aspect (``better formatted``, ``better written``, ``more detailed but wrong``), and the
+template's instructions echoed back (``"[[A]]" if assistant A is better, ... "[[C]]" for a tie``,
+``如果A更好，输出[[A]]``). Hypotheticals and negations (``if A is better``, ``I don't think A is
+better``, ``no clear winner: ...``) are skipped.
 
 Abstain (``winner`` None, ``reason`` set): no candidate; the judge says it cannot decide after
 its last candidate (``I can't determine which is better``); the two last candidates of the top
 rank contradict each other with nothing but punctuation or ``or`` between them (``[[A]] [[B]]``,
-``Verdict: A or B``); the output is cut off (an unclosed code fence or JSON object, or a long
-last line with no end) after a prose verdict that was followed by more reasoning.
+``Verdict: A or B``); the chosen A/B verdict contradicts the A/B verdict just before it (any
+rank from 20 up) with no word of correction between them or in the chosen sentence (``wait``,
+``actually``, ``on reflection``, ``however``, ``but``, ``overall``, ``updated``/``corrected``/
+``final verdict``, ``considering``, ``更正``, ``修正``, ``重新考虑``, ...; a labelled verdict line
+such as ``Verdict: [[B]]`` also overrides earlier prose, and a sentence that weighs both, ``B is
+more accurate, while A is more helpful``, is no contradiction): ``Response A is better because
+X.\\nResponse B is better because X.``, ``In conclusion, Response A is better. [[B]]``; the output
+is cut off (an unclosed code fence or JSON object, or a long last line with no end) after a prose
+verdict that was followed by more reasoning.
 
 ``span`` is the character range in ``text`` of the token that decided (the letter in ``[[A]]``,
 ``Response A`` or ``{"winner": "A"}``, the word ``tie``, the winning score), so log-prob soft
@@ -141,7 +158,8 @@ _BRACKET_RE = re.compile(
     r"(?:\[\[|【【?)\s*(?:(?P<brr1>" + REF + r"|[ab12])(?:\s*(?P<brop>>>?|<<?|=)\s*(?P<brr2>" + REF + r"|[ab12]))?"
     r"|(?P<brtie>tie|draw|equal|c|same|neither|both|平局))\s*(?:\]\]|】】?)", _I)
 _LABEL_ANY_RE = re.compile(
-    r"(?:(?:(?:final|overall|my|the|our)\s+)?(?:verdict|winner|judg(?:e)?ment)"
+    r"(?:(?:(?:final|overall|my|the|our|an?)\s+)?(?:(?:clear|obvious|definite|decisive|overall|final)\s+)?"
+    r"(?:verdict|winner|judg(?:e)?ment)(?:\s+(?:here|overall|for\s+me|in\s+my\s+view|in\s+this\s+case))?"
     r"|(?:the\s+)?(?:(?:clear|overall|obvious)\s+)?(?:better|stronger|superior|preferred|preferable|best|winning|"
     r"more\s+helpful|more\s+accurate|more\s+harmless|safer)\s+(?:one|response|answer|output|reply|assistant|"
     r"completion|candidate|submission)(?:\s+overall)?)"
@@ -159,6 +177,7 @@ _LABEL_HEAD_RE = re.compile(  # "### Verdict\n**B**"
 _ANSWER_LINE_RE = re.compile(  # "Final answer: Response A" (a response named with its noun, never a bare letter)
     r"^[ \t>#\-•]*(?:(?:final|my)\s+)?answer[ \t]*[:：][ \t]*(?P<vr1>" + _NOUN + r"\s*#?\s*\(?[ab12]\)?(?![A-Za-z0-9]))"
     + _FOLLOW, _I | re.M)
+_NO_LABEL_BEFORE_RE = re.compile(r"(?:(?<![A-Za-z])(?:no|not|any|without)|n't|n’t)\s+\Z", _I)  # "no clear winner: ..."
 _ZH_LABEL_RE = re.compile(
     r"(?:最终裁决|最终判决|裁决结果|评判结果|裁决|胜者|获胜者|获胜方|胜出者|赢家|最终选择|我的选择|"
     r"(?:更好|更优|较好|更佳|较优)的(?:回答|答案|回复|一个|是)|最佳(?:回答|答案|回复))"
@@ -168,7 +187,10 @@ _ZH_LABEL_LINE_RE = re.compile(
     _I | re.M)
 
 _SUBJ = r"(?P<s>" + REF + r")" + _POSS
-_IS_BETTER_RE = re.compile(_SUBJ + _VERB + _ADV + _PRAISE, _I)
+# "Response B is correct and better", "B is accurate and therefore more helpful"
+_AND_PRAISE = (r"(?:\s+(?:correct|accurate|right|complete|safe|clear|concise|clearer|more\s+concise|more\s+complete)"
+               r"\s*,?\s+(?:and|&)(?:\s+(?:therefore|thus|hence|so|overall|also))?)?")
+_IS_BETTER_RE = re.compile(_SUBJ + _VERB + _ADV + _AND_PRAISE + _PRAISE, _I)
 _WINS_RE = re.compile(_SUBJ + _WINS, _I)
 _GREATER_RE = re.compile(r"(?P<s>" + REF + r")\s*(?P<op>>>?|≻|<<?|≺)\s*(?P<o>" + REF + r")(?![A-Za-z0-9])", _I)
 _IS_WORSE_RE = re.compile(_SUBJ + _VERB + _ADV + _WORSE, _I)
@@ -188,6 +210,41 @@ _SO_RE = re.compile(
     r"(?:(?<![A-Za-z])(?-i:I|We|we)(?:'d|’d|\s+would)\s+say|(?<![A-Za-z])(?:thus|so|therefore|hence|overall|ultimately|"
     r"in\s+conclusion|in\s+summary|in\s+short|finally|in\s+the\s+end|all\s+in\s+all))[,:]?\s+(?:it(?:'s|’s|\s+is)\s+)?"
     r"(?P<s>" + REF + r")(?=[ \t]*[.!。](?:\s|\Z)|[ \t]*(?:\Z|\n))", _I)
+# a choice without "I": "Going with Response B.", "Response A is the one I'd choose", "A it is", "Not B — ..."
+_CLAUSE_START = r"(?:^|(?<=[.!?;:,。！？；：，—–]\s)|(?<=[.!?;:,。！？；：，—–])|(?<=\n))[ \t>\-•]*"
+_GOING_WITH_RE = re.compile(
+    r"(?:" + _CLAUSE_START + r"(?:(?:so|thus|therefore|hence|overall|ultimately|in\s+the\s+end|finally|then)[,\s]+)?"
+    r"|(?<![A-Za-z])(?:(?-i:I)(?:'m|’m|\s+am)|we(?:'re|’re|\s+are))\s+)"
+    r"(?:going|gonna\s+go|picking|choosing|selecting|voting\s+for|siding\s+with|opting\s+for)\s+(?:with\s+)?"
+    r"(?P<s>" + REF + r")", _I | re.M)
+_THE_ONE_RE = re.compile(
+    r"(?P<s>" + REF + r")" + _POSS + r"\s+(?:is|would\s+be|will\s+be)\s+(?:clearly\s+|definitely\s+|still\s+)?"
+    r"(?:the\s+(?:one|response|answer|output|option|reply)|what)\s+(?:that\s+)?(?-i:I|we)(?:\s*(?:'d|’d|'ll|’ll)|"
+    r"\s+(?:would|will|do|must|should))?(?:\s+(?:ultimately|definitely|still|rather|actually))?\s+(?:choose|pick|"
+    r"prefer|select|go\s+with|recommend|favou?r|vote\s+for|trust|use)(?![A-Za-z])", _I)
+_THE_ONE_KEY_RE = re.compile(r"(?:the\s+(?:one|response|answer|output|option|reply)|what)\s+(?:that\s+)?(?-i:I|we)\b",
+                             _I)
+_IT_IS_RE = re.compile(r"(?:^|(?<=[\s(\[]))(?:(?:so|then|thus)[,\s]+)?(?P<s>" + REF + r")\s*,?\s+it\s+is"
+                       r"(?=[ \t]*(?:[.!。]|\Z|\n))", _I | re.M)
+_NOT_LABEL_RE = re.compile(_CLAUSE_START + r"(?:(?:definitely|certainly|clearly|so)\s+)?not\s+(?P<s>" + REF
+                           + r")[ \t]*(?=[—–\-:;,.!]|\Z|\n)", _I | re.M)
+# negated comparisons: "Response A is not as good as Response B" (B), "A falls short of B" (B), "A is not better
+# than B" (only with its converse: neither is better)
+_NEG = r"(?:\s+(?:is|was|does|did)(?:\s+not|n't|n’t)|\s*(?:'s|’s)\s+not)(?:\s+(?:quite|nearly|really|even))?"
+_NEG_COMPARE_RE = re.compile(
+    r"(?P<s>" + REF + r")" + _POSS + r"(?:" + _NEG
+    + r"(?:(?P<as>(?:\s+(?:do|perform|hold\s+up|fare|work))?\s+(?:as|so)\s+"
+    r"(?:good|helpful|accurate|strong|useful|clear|complete|correct|thorough|safe|reliable|relevant|effective|well|"
+    r"appropriate|convincing|informative)(?:[- ]\w+)?\s+as)|(?P<nb>\s+(?:any\s+)?(?:better|worse|superior|inferior)\s+"
+    r"than))|(?P<loses>\s+(?:clearly\s+|simply\s+|ultimately\s+)?(?:falls\s+short\s+of|pales\s+(?:in\s+comparison\s+)?"
+    r"(?:to|next\s+to|beside)|lags\s+behind|loses\s+(?:out\s+)?to|is\s+(?:clearly\s+)?(?:outperformed|outclassed|"
+    r"beaten|bettered)\s+by)))\s+(?P<o>" + REF + r")", _I)
+_NEG_COMPARE_KEY_RE = re.compile(r"(?:not|n't|n’t)(?:\s+\w+){0,3}\s+(?:as|so|better|worse|superior|inferior)\s"
+                                 r"|short\s+of|pales|lags|loses|outperformed|outclassed|beaten|bettered", _I)
+_ZH_CHOOSE_RE = re.compile(  # "两害相权取其轻，选A", "所以选择回答B" (a clause that is only a choice)
+    r"(?:^|(?<=[，,。.；;：:！!？?、\s）)]))(?:所以|因此|故|最终|那么|于是|综上|总之)?[，,\s]*(?:还是|就|应当|应该|只能)?"
+    r"\s*(?:选择|选|推荐|投给|挑)\s*(?P<s>" + REF + r")(?!\s*(?:选项|项|的(?:人|用户|理由|话)))", _I | re.M)
+
 _VERDICT_C_RE = re.compile(r"(?<![A-Za-z])(?:(?:final|my|the)\s+)?verdict\s*(?:is|[:：=])\s*\[?\s*(?P<c>(?-i:C))\s*\]?"
                            + _FOLLOW, _I)
 _BECAUSE_RE = re.compile(
@@ -208,7 +265,8 @@ _ZH_PREFER_RE = re.compile(
 
 _TIE_RES = [re.compile(p, _I) for p in (
     r"(?<![A-Za-z])(?:it(?:'s|’s|\s+is)|this\s+is|that(?:'s|’s|\s+is)|call\s+(?:it|this)|declare|result\s+is|ends\s+in|"
-    r"i(?:'d|\s+would)\s+call\s+it|a\s+clear)\s+(?:a\s+)?(?:tie|draw|toss-?up|wash)(?![A-Za-z])",
+    r"i(?:'d|\s+would)\s+call\s+it|a\s+clear|going\s+with|go\s+with|opt\s+for)\s+(?:a\s+)?(?:tie|draw|toss-?up|wash)"
+    r"(?![A-Za-z])",
     r"(?<![A-Za-z])call\s+it\s+even(?![A-Za-z])",
     r"(?:(?<=[.!?。] )|^)(?:(?:it(?:'s|’s|\s+is)\s+)?a\s+)?tie[.!]?(?=[ \t]*(?:\Z|\n))",
     r"(?<![A-Za-z])equally\s+(?:good|bad|helpful|unhelpful|harmless|harmful|strong|weak|valid|correct|incorrect|wrong|"
@@ -218,7 +276,8 @@ _TIE_RES = [re.compile(p, _I) for p in (
     r"(?:clearly\s+|significantly\s+|really\s+|meaningfully\s+|noticeably\s+|substantially\s+)?(?:better|superior|"
     r"preferable|stronger|worse)(?![A-Za-z])",
     r"(?<![A-Za-z])no\s+(?:clear\s+|real\s+)?(?:winner|preference)(?![A-Za-z])",
-    r"(?<![A-Za-z])(?:both|the\s+two)(?:\s+(?:responses|answers|outputs|replies))?\s+(?:are|were)\s+(?:essentially\s+|"
+    r"(?<![A-Za-z])(?:(?:both|the\s+two)(?:\s+(?:responses|answers|outputs|replies))?\s+(?:are|were)|they(?:'re|’re|"
+    r"\s+are|\s+were))\s+(?:essentially\s+|"
     r"virtually\s+|basically\s+|practically\s+|about\s+|roughly\s+|more\s+or\s+less\s+)?(?:identical|equivalent|equal|"
     r"the\s+same|on\s+par|comparable|of\s+(?:equal|similar|the\s+same)\s+quality)",
     r"(?<![A-Za-z])(?:on\s+par\s+with\s+each\s+other|evenly\s+matched|of\s+equal\s+quality)(?![A-Za-z])",
@@ -280,6 +339,19 @@ _ARTICLE_OK_NEXT = re.compile(
 _INJECTION_RE = re.compile(r"(?:output|write|wrote|say|said|print|instruct|tell|told|ask|inject|includ|contain|"
                            r"insert|append|claim|demand|tries|trying|attempt|token|string)\w*\W*$", _I)
 
+# the template's instruction repeated, not a verdict: '"[[A]]" if A is better', "如果A更好，输出[[A]]"
+_ECHO_AFTER_RE = re.compile(r"[ \t\"'”’`*]*(?:(?:if|when|means|indicates|to\s+indicate|denotes|stands\s+for)\b|="
+                            r"|for\s+(?:a\s+)?(?:tie|draw)\b|in\s+(?:the\s+)?case\s+of|表示|代表|意味着)", _I)
+_ECHO_BEFORE_RE = re.compile(
+    r"(?:(?<![A-Za-z])(?:if|when)|如果|若|假如|倘若|要是)[^。.;；\n]{0,60}?(?:[,，:：]|\sthen\s|则|就|那么)\s*"
+    r"(?:then\s+|则|就|请|那么)?\s*"
+    r"(?:output|write|print|answer\s+with|respond\s+with|reply\s+with|return|say|输出|写|回答|给出|返回)\s*"
+    r"[\"'“‘「『]?\s*$", _I)
+# quotation marks: a bracket verdict inside them is something the judge reports a response wrote
+_QUOTES = {"“": "”", "「": "」", "『": "』", "‘": "’", "\"": "\"", "'": "'"}
+_APOS_OPEN_RE = re.compile(r"(?<![A-Za-z0-9])'(?!\s)")
+_APOS_CLOSE_RE = re.compile(r"(?<!\s)'(?![A-Za-z0-9])")
+
 _JSON_KEYS = ("winner", "verdict", "final_verdict", "better", "better_response", "preferred", "preferred_response",
               "preference", "choice", "final_choice", "best", "best_response", "decision", "final_decision",
               "judgment", "judgement", "winning_response", "result", "selected", "selected_response")
@@ -291,7 +363,28 @@ _JSON_RATIONALE = ("rationale", "reason", "reasoning", "explanation", "justifica
 def _mask(text: str) -> str:
     """Markdown emphasis and code marks → spaces (offsets unchanged): ``**Response A**`` reads as a label."""
     t = re.sub(r"[*`]", " ", text)
-    return re.sub(r"(?<![A-Za-z0-9])_+|_+(?![A-Za-z0-9])", lambda m: " " * len(m.group()), t)
+    t = re.sub(r"(?<![A-Za-z0-9])_+|_+(?![A-Za-z0-9])", lambda m: " " * len(m.group()), t)
+    return _letters_up(t) if _lowercase_prose(t) else t
+
+
+_SENTENCE_INITIAL_RE = re.compile(r"(?:\A|[.!?]\s+|\n)[^A-Za-z\n]*?([A-Za-z])")
+# in all-lowercase prose a lone "b" is a letter (and a lone "i" the pronoun), and so is a lone "a" that no noun
+# follows (an article never stands before a verb, a conjunction, a comparison sign or the end of a sentence)
+_LOWER_LETTER_RE = re.compile(
+    r"(?<![A-Za-z0-9'’])(?:b|i|a(?=[ \t]*(?:\Z|\n|[.,;:!?)\]】>]|[<>=≻≺]|(?:over|and|or|because|since|as|for|is|was|"
+    r"wins|won|beats|outperforms|it|than|vs|versus|by|with|then|here|overall|instead)(?![A-Za-z]))))(?![A-Za-z0-9])")
+
+
+def _lowercase_prose(t: str) -> bool:
+    """Every sentence of the output starts with a lower-case letter (a judge writing all in lower case)."""
+    firsts = _SENTENCE_INITIAL_RE.findall(t)
+    return bool(firsts) and all(c.islower() for c in firsts)
+
+
+def _letters_up(t: str) -> str:
+    """``verdict: a``, ``a > b``, ``i'd go with b`` in lower-case prose: the letters (and "I") upper-cased, offsets
+    unchanged."""
+    return _LOWER_LETTER_RE.sub(lambda m: m.group().upper(), t)
 
 
 _LETTER_RE = re.compile(r"(?<![A-Za-z])[AaBb](?![A-Za-z])")
@@ -512,14 +605,42 @@ def _bracket_cands(text: str, masked: str) -> list[_Cand]:
         s, e = m.span()
         line_start = text.rfind("\n", 0, s) + 1
         before = text[line_start:s]
-        quoted = s > 0 and text[s - 1] in "'\"“‘`" and e < len(text) and text[e] in "'\"”’`"
-        echo = re.match(r"\s*(?:if|when|means|indicates|to\s+indicate|=)\b", text[e:e + 20], _I)
-        if echo:
-            continue
-        weak = bool(_INJECTION_RE.search(before[-40:])) or (quoted and re.search(r"[A-Za-z]{3}", before)
-                                                            is not None)
+        if _ECHO_AFTER_RE.match(text, e) or _ECHO_BEFORE_RE.search(before[-80:]):
+            continue  # the template's instruction repeated: "[[A]]" if A is better / 如果A更好，输出[[A]]
+        q = _quote_open(text, line_start, s, e)
+        weak = bool(_INJECTION_RE.search(before[-40:])) or (q is not None and not _LABEL_ONLY_RE.fullmatch(
+            text[line_start:q]))
         out.append(_Cand(dec[0], "quoted" if weak else "bracket", 10 if weak else 30, dec[1], s, e))
     return _drop_echo_lists(text, out)
+
+
+def _quote_open(text: str, line_start: int, s: int, e: int) -> int | None:
+    """Where the quotation holding ``text[s:e]`` opens, if it lies inside quotes on its line (“…”, 「…」,
+    『…』, "…", '…'): the judge reporting what a response wrote, not its own verdict."""
+    line_end = text.find("\n", e)
+    line_end = len(text) if line_end < 0 else line_end
+    for o, c in _QUOTES.items():
+        i = text.rfind(o, line_start, s)
+        if i < 0:
+            continue
+        if o == "'":  # an apostrophe ("it's") neither opens nor closes a quotation
+            opens = [m.start() for m in _APOS_OPEN_RE.finditer(text, line_start, s)]
+            if not opens or _APOS_CLOSE_RE.search(text, opens[-1] + 1, s):
+                continue
+            i = opens[-1]
+            close = _APOS_CLOSE_RE.search(text, e, line_end)
+            j = close.start() if close else -1
+        elif o == c:
+            if text.count(o, line_start, s) % 2 == 0:
+                continue
+            j = text.find(c, e, line_end)
+        else:
+            if text.rfind(c, i, s) >= 0:
+                continue
+            j = text.find(c, e, line_end)
+        if j >= 0:
+            return i
+    return None
 
 
 def _drop_echo_lists(text: str, cands: list[_Cand]) -> list[_Cand]:
@@ -544,7 +665,7 @@ def _label_cands(text: str, masked: str) -> list[_Cand]:
                      (_LABEL_HEAD_RE, "verdict-line"), (_ZH_LABEL_RE, "zh-line"), (_ZH_LABEL_LINE_RE, "zh-line")):
         for m in rx.finditer(masked):
             dec = _from_value(m, masked, "v")
-            if dec is None:
+            if dec is None or _NO_LABEL_BEFORE_RE.search(masked, max(0, m.start() - 12), m.start()):
                 continue
             tail = masked[m.end():m.end() + 30]
             ambiguous = re.match(r"[ \t\]\)*]*(?:or|/|vs\.?|versus|或|或者)\s*[\[\(]*\s*(?:" + REF + r")", tail, _I)
@@ -597,6 +718,32 @@ def _prose_cands(text: str, masked: str) -> list[_Cand]:
     for rx in (_PREFER_RE, _MY_PICK_RE, _RANK_RE):
         for m in rx.finditer(masked):
             add(m, "prefer", subject=False)
+    # the rarer choice forms run only where their key words occur (parse speed)
+    low = masked.lower()
+    if any(k in low for k in ("going", "gonna", "picking", "choosing", "selecting", "voting", "siding", "opting")):
+        for m in _GOING_WITH_RE.finditer(masked):
+            add(m, "prefer", subject=False)
+    if _THE_ONE_KEY_RE.search(masked):
+        for m in _THE_ONE_RE.finditer(masked):
+            add(m, "prefer")
+    if "it is" in low:
+        for m in _IT_IS_RE.finditer(masked):
+            add(m, "prefer")
+    if "not" in low:
+        for m in _NOT_LABEL_RE.finditer(masked):
+            add(m, "worse", flip=True)
+    not_better: dict[str, re.Match] = {}
+    for m in (_NEG_COMPARE_RE.finditer(masked) if _NEG_COMPARE_KEY_RE.search(masked) else ()):
+        names = [(_decode_ref(masked, *m.span(g)) or ("",))[0] for g in ("s", "o")]
+        if set(names) != {"A", "B"}:
+            continue
+        if not m.group("nb"):
+            add(m, "worse", flip=True)
+        elif _subject_ok(masked, *m.span("s")) and not _hypothetical(masked, m.start()):
+            not_better[names[0]] = m
+    if len(not_better) == 2:  # "A is not better than B, and B is not better than A": neither is better
+        m = max(not_better.values(), key=lambda x: x.end())
+        out.append(_Cand("tie", "tie-phrase", 20, m.span("o"), min(x.start() for x in not_better.values()), m.end()))
     for m in _BECAUSE_RE.finditer(masked):
         add(m, "because")
     for m in _SO_RE.finditer(masked):
@@ -610,8 +757,9 @@ def _prose_cands(text: str, masked: str) -> list[_Cand]:
         add(m, "zh", group="o")
     for m in _ZH_COMPARE_RE.finditer(masked):
         add(m, "zh", group="s" if m.group("dir") not in ("差", "糟", "弱") else "o")
-    for m in _ZH_PREFER_RE.finditer(masked):
-        add(m, "zh", subject=False)
+    for rx in (_ZH_PREFER_RE, _ZH_CHOOSE_RE):
+        for m in rx.finditer(masked):
+            add(m, "zh", subject=False)
     for rx in _TIE_RES:
         for m in rx.finditer(masked):
             s = m.start()
@@ -817,6 +965,23 @@ _GLUE_LABEL_RE = re.compile(r"(?:(?:my|the)\s+)?(?:final\s+)?(?:verdict|winner|a
 _ONLY_GLUE_RE = re.compile(r"[\W_\s]*(?:(?:or|and|vs\.?|versus|或|或者|和|与)[\W_\s]*)?", _I)
 
 
+# a word that tells a later verdict replaces an earlier, opposite one
+_CORRECTION_RE = re.compile(
+    r"(?<![A-Za-z])(?:wait|actually|on\s+(?:second|further|closer)\s+(?:thought|reflection|look|inspection|"
+    r"consideration)|"
+    r"(?:up)?on\s+reflection|reconsider\w*|re-?evaluat\w*|re-?examin\w*|re-?read\w*|re-?check\w*|looking\s+(?:again|"
+    r"closer|more\s+closely)|however|but|though|that\s+said|having\s+said\s+that|nevertheless|nonetheless|yet|still|"
+    r"after\s+(?:all|checking|closer|further|careful|looking|verifying|re-?\w+)|in\s+the\s+end|ultimately|overall|"
+    r"on\s+balance|all\s+things\s+considered|in\s+conclusion|to\s+conclude|in\s+summary|updated|corrected|correction|"
+    r"revised|final|finally|scratch\s+that|i\s+was\s+wrong|my\s+mistake|oops|considering|given|weighing|taking\s+"
+    r"(?:\w+\s+){1,4}into\s+account|all\s+in\s+all|on\s+the\s+whole|to\s+sum\s+up|summing\s+up)(?![A-Za-z])"
+    r"|更正|修正|纠正|重新|但是|但|不过|然而|其实|实际上|最终|总的来说|综合|总体|改为|综上", _I)
+
+
+# a labelled verdict ("Verdict: [[B]]") is the judge's decision over an earlier prose remark
+_VERDICT_LABEL_RE = re.compile(r"(?<![A-Za-z])(?:verdict|winner|decision|judg(?:e)?ment)(?:\s+is)?\s*[:：=]|裁决|结论", _I)
+
+
 def _abstain(reason: str) -> PairVerdict:
     return PairVerdict(winner=None, form="none", span=None, rationale="", reason=reason)
 
@@ -853,6 +1018,15 @@ def parse_verdict(text: str) -> PairVerdict:
         between = text[prev.end:chosen.start]
         if prev.end > chosen.start or _ONLY_GLUE_RE.fullmatch(_GLUE_LABEL_RE.sub(" ", between)):
             return _abstain(f"contradictory verdicts at the end: {prev.winner} and {chosen.winner}")
+    prev_ab = [c for c in cands if c.rank >= 20 and c.winner in ("A", "B") and c.end <= chosen.start]
+    if chosen.winner in ("A", "B") and prev_ab:  # "A is better because X.\nB is better because X.": no word of change
+        prev = max(prev_ab, key=lambda c: (c.end, c.rank))
+        cue_end = min(_sentence_end(masked, chosen.end), chosen.end + 16)  # "... B is better overall."
+        lo, hi = _sentence_start(masked, prev.start), _sentence_end(masked, prev.end)
+        weighed = any(c.winner == chosen.winner and c.start >= lo and c.end <= hi for c in prev_ab)  # per aspect
+        if (prev.winner != chosen.winner and not weighed and not _CORRECTION_RE.search(masked, prev.end, cue_end)
+                and not (prev.rank < chosen.rank and _VERDICT_LABEL_RE.search(masked, prev.end, chosen.span[0]))):
+            return _abstain(f"contradictory verdicts with no correction between: {prev.winner} and {chosen.winner}")
     if top < 30 and any(u > chosen.end for u in unsure):
         u = max(unsure)
         return _abstain(f"judge could not decide: {masked[u:u + 60].strip()!r}")
