@@ -34,6 +34,22 @@ def test_correct_and_wrong_completions():
     assert verify_code(PROMPT, fenced, TESTS, "add").correct is True
 
 
+def test_mbpp_style_empty_prompt_with_a_full_definition():
+    """Issue 14 #7: with no prompt stub the program was "\n    pass\n\n" + code, an IndentationError."""
+    full = "def add(a, b):\n    return a + b\n"
+    assert verify_code("", full, TESTS, "add").correct is True
+    assert verify_code("", "```python\n" + full + "```", TESTS, "add").correct is True
+    assert verify_code("", full.replace("+", "-"), TESTS, "add").correct is False
+    # a prompt of imports only (no stub): kept, and the completion can use them
+    uses = "def add(a, b):\n    return operator.add(a, b)\n"
+    assert verify_code("import operator", uses, TESTS, "add").correct is True
+    # the program text itself: the completion first, no stray indented line
+    prog = code_mod.build_program("", full, TESTS, "add", "END")
+    assert prog.startswith("def add(a, b):\n    return a + b\n\n\ndef check(candidate):")
+    # a HumanEval stub is still closed with pass before the completion's own definition
+    assert code_mod.build_program(PROMPT, full, TESTS, "add", "END").startswith(PROMPT + "    pass\n\ndef add(a, b):")
+
+
 def test_cheating_and_injection_do_not_pass():
     early_exit = "    import os\n    os._exit(0)\n"
     v = verify_code(PROMPT, early_exit, TESTS, "add")

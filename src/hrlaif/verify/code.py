@@ -284,11 +284,18 @@ def extract_code(completion: str) -> str:
 
 def build_program(prompt: str, completion: str, tests: str, entry_point: str, marker: str) -> str:
     """``prompt + completion + tests + check(entry_point)``, then the end-marker line.
-    A fenced completion is unwrapped first; a completion that defines ``entry_point`` itself at
-    column 0 follows the prompt's stub (closed with ``pass``), so the prompt's imports and helpers stay."""
+    A fenced completion is unwrapped first. A completion that defines ``entry_point`` itself at
+    column 0 follows the prompt, so the prompt's imports and helpers stay: after a HumanEval-style
+    stub (the prompt defines ``entry_point`` too) the stub is closed with ``pass``; after a prompt
+    with no stub (MBPP style: empty, or only imports) the completion simply follows it."""
     code = extract_code(completion)
-    if re.search(rf"^def\s+{re.escape(entry_point)}\s*\(", code, re.M):
-        body = prompt.rstrip("\n") + "\n    pass\n\n" + code
+    defines = re.compile(rf"^def\s+{re.escape(entry_point)}\s*\(", re.M)
+    if defines.search(code):
+        head = prompt.rstrip("\n")
+        if defines.search(prompt):
+            body = head + "\n    pass\n\n" + code
+        else:
+            body = (head + "\n\n" if head.strip() else "") + code
     else:
         body = prompt + code
     return (f"{body}\n\n{tests}\n\ncheck({entry_point})\n"
