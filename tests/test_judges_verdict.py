@@ -341,3 +341,12 @@ def test_soft_label_merged_tokens_and_fallback() -> None:
     # ties and score verdicts keep their hard label
     assert soft_from_verdict(content, text, parse_verdict("It's a tie.")) is None
     assert soft_from_verdict(None, text, v) is None
+
+
+def test_forms_found_on_the_held_out_corpus():
+    """Three classes the held-out corpus (tests/data/verdict_heldout.jsonl) showed missing, in new wording."""
+    from hrlaif.judges import parse_verdict
+
+    assert parse_verdict('{"winner": "model_b", "why": "model_a fails the edge case"}').winner == "B"
+    assert parse_verdict("Both are fine on tone.\n\nThe stronger answer is: **Response A**").winner == "A"
+    assert parse_verdict("回答A更简洁，但回答B的推导正确。正确性优先，B胜。").winner == "B"

@@ -163,7 +163,7 @@ _LABEL_ANY_RE = re.compile(
     r"|(?:the\s+)?(?:(?:clear|overall|obvious)\s+)?(?:better|stronger|superior|preferred|preferable|best|winning|"
     r"more\s+helpful|more\s+accurate|more\s+harmless|safer)\s+(?:one|response|answer|output|reply|assistant|"
     r"completion|candidate|submission)(?:\s+overall)?)"
-    r"(?:\s*[:：=]|\s+(?:is|would\s+be|will\s+be|remains|has\s+to\s+be|must\s+be|goes\s+to)|\s*[-–—]+)"
+    r"(?:\s*[:：=]|\s+(?:is|would\s+be|will\s+be|remains|has\s+to\s+be|must\s+be|goes\s+to)(?:\s*[:：])?|\s*[-–—]+)"
     r"(?:\s+(?:clearly|definitely|therefore|thus|hence|so|still|obviously|undoubtedly|certainly|overall|probably|"
     r"likely|arguably|ultimately|for))*\s*" + _value("v") + _FOLLOW, _I)
 _LABEL_LINE_RE = re.compile(
@@ -253,7 +253,7 @@ _BECAUSE_RE = re.compile(
 _ZH_BETTER_RE = re.compile(
     r"(?P<s>" + REF + r")\s*(?:的(?:回答|答案|回复|表现))?\s*(?:(?:明显|显然|更加|略微|略|稍微|稍|整体上?|总体上?|"
     r"相对|要|还是|确实|则|会|更为|无疑|显著|整体而言)\s*)*(?:更好|更优|更佳|较好|较优|更胜一筹|胜出|获胜|优于|好于|"
-    r"更准确|更有帮助|更合适|更出色|更强|占优|为佳|最好|更正确|更可取|更值得推荐|更符合要求|更安全|更恰当|好一些|好得多)", _I)
+    r"更准确|更有帮助|更合适|更出色|更强|占优|为佳|最好|更正确|更可取|更值得推荐|更符合要求|更安全|更恰当|好一些|好得多|胜(?=[。！!，,\s]|$))", _I)
 _ZH_COMPARE_RE = re.compile(
     r"(?P<s>" + REF + r")\s*比\s*(?P<o>" + REF + r")\s*(?:更|要|还|明显|略|稍)*\s*(?P<dir>好|优秀|出色|准确|有帮助|合适|"
     r"强|差|糟|弱)", _I)
@@ -518,7 +518,7 @@ def _json_value_winner(v: object) -> str | None:
     if not isinstance(v, str):
         return None
     s = v.strip().strip("\"'*.()[]【】 ").lower()
-    s = re.sub(r"^(?:response|assistant|answer|output|model|candidate|回答|答案)\s*", "", s)
+    s = re.sub(r"^(?:response|assistant|answer|output|model|candidate|回答|答案)[\s_\-]*", "", s)  # "model_b"
     if s in ("a", "1", "first"):
         return "A"
     if s in ("b", "2", "second"):
