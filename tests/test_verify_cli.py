@@ -93,6 +93,22 @@ def test_multiple_choice_rows(tmp_path, cli):
     assert got["b"]["correct"] is None and "ambiguous" in got["b"]["reason"]
 
 
+def test_code_case_with_no_prompt_mbpp_style(tmp_path, cli):
+    """Issue 14 #7: an empty prompt and a completion defining the entry point at column 0 must run
+    (the program was "\n    pass\n\n" + code, or the placeholder prompt text "(verify)" + code)."""
+    tests = "def check(candidate):\n    assert candidate(2, 3) == 5\n"
+    rows = [{"id": "ok", "category": "code", "response": "def add(a, b):\n    return a + b\n", "reference": tests,
+             "entry_point": "add"},
+            {"id": "empty", "category": "code", "prompt": "", "response": "def add(a, b):\n    return a * b\n",
+             "reference": tests, "entry_point": "add"}]
+    out = tmp_path / "v.jsonl"
+    p = cli("verify", "--in", str(_write(tmp_path / "c.jsonl", rows)), "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    got = _read(out)
+    assert got["ok"]["correct"] is True, got["ok"]
+    assert got["empty"]["correct"] is False and "AssertionError" in got["empty"]["reason"], got["empty"]
+
+
 @pytest.mark.parametrize("row, field, message", [
     ({"id": "x", "category": "math", "reference": "3"}, "response", "missing"),
     ({"id": "x", "category": "poetry", "response": "r", "reference": "3"}, "category", "no verifier"),

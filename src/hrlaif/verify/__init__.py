@@ -35,10 +35,11 @@ _FENCED = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.S | 
 
 
 def code_prompt(prompt: "Prompt") -> str:
-    """The code a completion continues: ``metadata["code_prompt"]`` if set, else the first fenced
-    code block of the prompt text, else the prompt text itself (HumanEval's ``prompt`` field)."""
-    if prompt.metadata.get("code_prompt"):
-        return str(prompt.metadata["code_prompt"])
+    """The code a completion continues: ``metadata["code_prompt"]`` if set (an empty string too:
+    an MBPP-style case with no stub), else the first fenced code block of the prompt text, else the
+    prompt text itself (HumanEval's ``prompt`` field)."""
+    if isinstance(prompt.metadata.get("code_prompt"), str):
+        return prompt.metadata["code_prompt"]
     m = _FENCED.search(prompt.text)
     return m.group(1) if m else prompt.text
 
