@@ -363,9 +363,9 @@ def loads_json(text: str, *, path: str | None = None, line: int | None = None, f
     """``json.loads`` for input data: standard JSON only, every failure an ``InputError``.
 
     Python's parser also accepts ``NaN``, ``Infinity`` and ``-Infinity``, which are not JSON
-    (RFC 8259 §6), and reads ``1e999`` as infinity; here they are errors naming their field. Nesting too deep for the parser
-    (``RecursionError``) and integers longer than Python's digit limit (4300 by default) are
-    errors naming file and line instead of crashes."""
+    (RFC 8259 §6), and reads ``1e999`` as infinity; here they are errors naming their field.
+    Nesting too deep for the parser (``RecursionError``) and integers longer than Python's digit
+    limit (4300 by default) are errors naming file and line instead of crashes."""
     seen: list[str] = []
 
     def constant(token: str) -> _NonFinite:
