@@ -205,23 +205,11 @@ def render(req: Any, *, show_reference: bool = False, style: Style = "rationale"
 # --------------------------------------------------------------------------- parsing
 
 def _json_objects(text: str) -> list[dict]:
-    """Every top-level ``{...}`` in ``text`` that parses as a JSON object (in order)."""
-    out, depth, start = [], 0, None
-    for i, ch in enumerate(text):
-        if ch == "{":
-            if depth == 0:
-                start = i
-            depth += 1
-        elif ch == "}" and depth:
-            depth -= 1
-            if depth == 0 and start is not None:
-                try:
-                    obj = json.loads(text[start:i + 1])
-                except ValueError:
-                    continue
-                if isinstance(obj, dict):
-                    out.append(obj)
-    return out
+    """Every top-level ``{...}`` in ``text`` that parses as an object, in order (the verdict
+    reader's scanner, so harm and satisfaction verdicts read JSON the same way)."""
+    from hrlaif.judges.verdict import _json_objects as scan
+
+    return [obj for _, _, obj in scan(text)]
 
 
 def _rationale_before(text: str, pos: int) -> str:
