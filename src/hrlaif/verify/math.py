@@ -255,7 +255,6 @@ _RECHECK_RE = re.compile(r"(?:\bwait\b|\boops\b|\bhmm\b|\bactually\b|\blet\s+me\
 # the closing ``$`` ("$400 + $60" and "$840+$756" are money)
 _MATH_ENV_RE = re.compile(r"\$\$(.+?)\$\$|\$(?!\s)([^$]*?[^\s$])\$(?!\d)|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S)
 _LATEX_RE = re.compile(r"\\(?:frac|sqrt|pi|infty|cdot|times|boxed|ln|log|sin|cos|tan|binom|pm|mp)|\^|_\{|\{")
-_HEDGE_JOIN = r"\s*(?:,\s*)?(?:or|or\s+maybe|or\s+possibly|或者|或)\s*"
 _SENT_SPLIT = re.compile(r"(?<=[.!?。！？])(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bvs\.)"
                          r"(?<!\bNo\.)(?<!\be\.g\.)(?<!\bi\.e\.)\s+(?=[A-Z\u4e00-\u9fff(\\$*])|\n+")
 
